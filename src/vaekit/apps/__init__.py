@@ -1,0 +1,1 @@
+"""Applications: thin layers choosing data, networks, likelihood and metrics."""

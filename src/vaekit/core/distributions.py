@@ -1,0 +1,167 @@
+"""Posterior, prior and likelihoods of a VAE (Kingma & Welling 2014, "Auto-Encoding
+Variational Bayes").
+
+Every ``log_prob`` sums over the data (or latent) dimensions and returns one value per
+example, so that every loss built from them is in nats per example.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class DiagGaussian:
+    """A diagonal Gaussian q(z|x) = N(mean, diag(exp(log_var))), batch shape (B, D)."""
+
+    def __init__(self, mean: Tensor, log_var: Tensor):
+        self.mean = mean
+        self.log_var = log_var
+
+    @property
+    def std(self) -> Tensor:
+        return torch.exp(0.5 * self.log_var)
+
+    def rsample(self, n: int | None = None) -> Tensor:
+        """Reparameterized sample z = mean + std * eps; shape (B, D) or (n, B, D)."""
+        shape = self.mean.shape if n is None else (n, *self.mean.shape)
+        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        return self.mean + self.std * eps
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log q(z|x) summed over the latent dimension; broadcasts over leading sample dims."""
+        return -0.5 * (
+            LOG_2PI + self.log_var + (z - self.mean) ** 2 * torch.exp(-self.log_var)
+        ).sum(-1)
+
+    def kl_to_standard_normal(self) -> Tensor:
+        """Analytic KL(q || N(0, I)) per latent dimension, shape (B, D)."""
+        return 0.5 * (self.mean**2 + torch.exp(self.log_var) - 1.0 - self.log_var)
+
+
+class StandardNormal:
+    """The prior p(z) = N(0, I)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+    def sample(self, n: int, device=None, dtype=torch.float32) -> Tensor:
+        return torch.randn(n, self.dim, device=device, dtype=dtype)
+
+
+class Likelihood(nn.Module):
+    """p(x|z) given the decoder's output ``params``; subclasses define the family.
+
+    ``event_dims`` is the number of trailing dimensions of x that form one example.
+    """
+
+    def __init__(self, event_dims: int = 1):
+        super().__init__()
+        self.event_dims = event_dims
+
+    def _sum_event(self, t: Tensor) -> Tensor:
+        return t.flatten(start_dim=t.dim() - self.event_dims).sum(-1)
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def mean(self, params: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, params: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class BernoulliLikelihood(Likelihood):
+    """Bernoulli pixels with logits ``params``; x in [0, 1] (binary or probabilities)."""
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        return -self._sum_event(
+            F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
+        )
+
+    def mean(self, params: Tensor) -> Tensor:
+        return torch.sigmoid(params)
+
+    def sample(self, params: Tensor) -> Tensor:
+        return torch.bernoulli(torch.sigmoid(params))
+
+
+class GaussianLikelihood(Likelihood):
+    """Gaussian with mean ``params`` and a fixed or learned scale.
+
+    With a fixed scale sigma the negative log-likelihood is MSE / (2 sigma^2) plus a
+    constant, so MSE training is the special case. A learned scale is one log-sigma per
+    data dimension (``n_features`` of them), shared across examples.
+    """
+
+    def __init__(self, scale: float | None = 1.0, n_features: int = 1, event_dims: int = 1):
+        super().__init__(event_dims)
+        if scale is None:
+            self.log_scale = nn.Parameter(torch.zeros(n_features))
+        else:
+            if scale <= 0:
+                raise ValueError(f"Gaussian scale must be > 0, got {scale}")
+            self.register_buffer("log_scale", torch.full((1,), math.log(scale)))
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        log_scale = self.log_scale.reshape(params.shape[-self.event_dims :]) if (
+            self.log_scale.numel() > 1
+        ) else self.log_scale
+        z = (x - params) * torch.exp(-log_scale)
+        return self._sum_event(-0.5 * (LOG_2PI + z**2) - log_scale)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return params
+
+    def sample(self, params: Tensor) -> Tensor:
+        scale = torch.exp(self.log_scale)
+        if scale.numel() > 1:
+            scale = scale.reshape(params.shape[-self.event_dims :])
+        return params + scale * torch.randn_like(params)
+
+
+class CategoricalLikelihood(Likelihood):
+    """Token sequences: logits (B, T, V), x (B, T) integer ids; ``pad_id`` positions ignored."""
+
+    def __init__(self, pad_id: int | None = None):
+        super().__init__(event_dims=1)
+        self.pad_id = pad_id
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        logp = torch.log_softmax(params, dim=-1)
+        token_logp = logp.gather(-1, x.expand(params.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+        if self.pad_id is not None:
+            token_logp = token_logp.masked_fill(x == self.pad_id, 0.0)
+        return token_logp.sum(-1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return params.argmax(-1)
+
+    def sample(self, params: Tensor) -> Tensor:
+        return torch.distributions.Categorical(logits=params).sample()
+
+
+class MultinomialLikelihood(Likelihood):
+    """A bag of items (Liang et al. 2018, Mult-VAE): x (B, I) counts, logits (B, I).
+
+    log p(x|z) = sum_i x_i log softmax(logits)_i, without the multinomial coefficient,
+    which does not depend on z (the convention of the paper).
+    """
+
+    def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
+        return (torch.log_softmax(params, dim=-1) * x).sum(-1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        return torch.softmax(params, dim=-1)
+
+    def sample(self, params: Tensor) -> Tensor:
+        return torch.softmax(params, dim=-1)

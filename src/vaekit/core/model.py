@@ -1,0 +1,176 @@
+"""The variational autoencoder (Kingma & Welling 2014) and its importance-weighted bound
+(Burda et al. 2015, "Importance Weighted Autoencoders").
+
+ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)), with the KL in closed form. The training
+loss is -E_q[log p(x|z)] + beta * KL, with free bits applied per latent dimension when
+asked. The IW bound log (1/k) sum_i p(x, z_i) / q(z_i|x) is computed in chunks of samples
+with a running logsumexp, so k = 5000 fits in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vaekit.core.distributions import DiagGaussian, Likelihood, StandardNormal
+from vaekit.core.schedules import free_bits_kl
+
+
+@dataclass
+class LossOutput:
+    """One record per forward pass. Per-example tensors have shape (B,)."""
+
+    loss: Tensor  # scalar training objective (mean over the batch)
+    elbo: Tensor  # per example, with beta = 1 and no free bits: the true ELBO
+    reconstruction: Tensor  # per example, -E_q[log p(x|z)] (one sample)
+    kl: Tensor  # per example, analytic KL(q(z|x) || p(z))
+    kl_per_dim: Tensor  # (D,), batch mean of the KL of each latent dimension
+    posterior: DiagGaussian
+
+
+class VAE(nn.Module):
+    """A VAE built from an encoder, a decoder and a likelihood, with a N(0, I) prior.
+
+    ``n_classes`` > 0 makes it a conditional VAE (Sohn et al. 2015): the one-hot label is
+    given to both the encoder and the decoder. ``config`` is the JSON-able description the
+    model was built from (kept for ``save_pretrained``).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        latent_dim: int,
+        n_classes: int = 0,
+        config: dict | None = None,
+    ):
+        super().__init__()
+        if latent_dim <= 0:
+            raise ValueError(f"latent_dim must be > 0, got {latent_dim}")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.latent_dim = latent_dim
+        self.n_classes = n_classes
+        self.prior = StandardNormal(latent_dim)
+        self.config = dict(config or {})
+
+    # -- building blocks -------------------------------------------------------------
+    @property
+    def autoregressive(self) -> bool:
+        return bool(getattr(self.decoder, "autoregressive", False))
+
+    def _cond(self, y: Tensor | None) -> Tensor | None:
+        if self.n_classes == 0:
+            return None
+        if y is None:
+            raise ValueError("this is a conditional VAE: pass labels y")
+        return F.one_hot(y.long(), self.n_classes).float()
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> DiagGaussian:
+        mean, log_var = self.encoder(x, self._cond(y))
+        return DiagGaussian(mean, log_var)
+
+    def decode(self, z: Tensor, x: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """Parameters of p(x|z); an autoregressive decoder also needs x (teacher forcing)."""
+        cond = self._cond(y)
+        if cond is not None and z.dim() == 3:
+            cond = cond.expand(z.shape[0], *cond.shape)
+        return self.decoder(z, x, cond)
+
+    # -- objectives ------------------------------------------------------------------
+    def elbo(self, x: Tensor, beta: float = 1.0, y: Tensor | None = None, free_bits: float = 0.0) -> LossOutput:
+        q = self.encode(x, y)
+        z = q.rsample()
+        params = self.decode(z, x, y)
+        log_px = self.likelihood.log_prob(x, params)
+        kl_dims = q.kl_to_standard_normal()
+        kl = kl_dims.sum(-1)
+        kl_term = free_bits_kl(kl_dims, free_bits) if free_bits > 0 else kl
+        loss = (-log_px + beta * kl_term).mean()
+        return LossOutput(loss, log_px - kl, -log_px, kl, kl_dims.mean(0), q)
+
+    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None, q: DiagGaussian | None = None) -> Tensor:
+        """log p(x, z_i) - log q(z_i|x) for k samples, shape (k, B)."""
+        q = q if q is not None else self.encode(x, y)
+        z = q.rsample(k)
+        params = self.decode(z, x, y)
+        return self.likelihood.log_prob(x, params) + self.prior.log_prob(z) - q.log_prob(z)
+
+    def iwae_loss(self, x: Tensor, k: int, y: Tensor | None = None) -> LossOutput:
+        """Training with the IW bound (Burda et al. 2015): loss = -mean_B L_k."""
+        q = self.encode(x, y)
+        lw = self.log_weights(x, k, y, q)
+        bound = torch.logsumexp(lw, 0) - math.log(k)
+        kl_dims = q.kl_to_standard_normal()
+        kl = kl_dims.sum(-1)
+        return LossOutput(-bound.mean(), bound.detach(), (-bound - kl).detach(), kl, kl_dims.mean(0), q)
+
+    @torch.no_grad()
+    def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 500) -> Tensor:
+        """log p(x) estimated with k importance samples, per example, shape (B,).
+
+        Encodes once, then draws samples in chunks and merges chunk logsumexps, so memory
+        is O(chunk * B) whatever k is. -iwae_bound(x, 5000) is Burda et al.'s test NLL.
+        """
+        if k <= 0:
+            raise ValueError(f"number of importance samples must be > 0, got {k}")
+        q = self.encode(x, y)
+        total = torch.full((x.shape[0],), -math.inf, dtype=q.mean.dtype, device=x.device)
+        done = 0
+        while done < k:
+            c = min(chunk, k - done)
+            total = torch.logaddexp(total, torch.logsumexp(self.log_weights(x, c, y, q), 0))
+            done += c
+        return total - math.log(k)
+
+    # -- generation ------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: Tensor, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        """x from latent codes: the decoder's mean (or a sample) of p(x|z)."""
+        cond = self._cond(y)
+        if self.autoregressive:
+            return self.decoder.generate(z, self.likelihood, cond, mean=mean)
+        params = self.decoder(z, None, cond)
+        return self.likelihood.mean(params) if mean else self.likelihood.sample(params)
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        if n <= 0:
+            raise ValueError(f"number of samples must be > 0, got {n}")
+        ref = next(self.parameters())
+        z = self.prior.sample(n, device=ref.device, dtype=ref.dtype)
+        return self.generate(z, y, mean)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        return self.generate(self.encode(x, y).mean, y, mean)
+
+    @torch.no_grad()
+    def interpolate(self, x_a: Tensor, x_b: Tensor, steps: int = 8, y: Tensor | None = None) -> Tensor:
+        """Decoded points on the straight line between the posterior means of x_a and x_b."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        za = self.encode(x_a.unsqueeze(0), None if y is None else y[:1]).mean
+        zb = self.encode(x_b.unsqueeze(0), None if y is None else y[1:2]).mean
+        t = torch.linspace(0, 1, steps, dtype=za.dtype, device=za.device)[:, None]
+        z = (1 - t) * za + t * zb
+        yy = None if y is None else y[:1].expand(steps)
+        return self.generate(z, yy)
+
+    # -- files -----------------------------------------------------------------------
+    def save_pretrained(self, directory) -> None:
+        from vaekit.io import save_pretrained  # io builds on the core, not the reverse
+
+        save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory) -> "VAE":
+        from vaekit.io import from_pretrained
+
+        return from_pretrained(directory)

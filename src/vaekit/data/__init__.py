@@ -1,0 +1,1 @@
+"""Datasets: a registry of named files with checksums, one fetch path, and format readers."""

@@ -1,0 +1,66 @@
+"""Model files in the Hugging Face layout: ``config.json`` + ``model.safetensors``
+(+ a model card ``README.md`` written by the run directory).
+
+Never pickle: weights are safetensors, the architecture is JSON, and the model is rebuilt
+by :func:`vaekit.builders.build_vae`. A directory holding a pickle or torch zip file in
+place of the weights is refused with a clear error and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import save as st_save
+
+from vaekit.core import VAE
+from vaekit.errors import ModelFileError
+from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def save_pretrained(model: VAE, directory: str | Path) -> None:
+    """Write ``config.json`` and ``model.safetensors`` atomically (weights first)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write_bytes(directory / WEIGHTS_FILE, st_save(state, metadata={"format": "vaekit"}))
+    config = {"vaekit_format": FORMAT_VERSION, **model.config}
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(config, indent=2))
+
+
+def read_config(directory: str | Path) -> dict:
+    path = Path(directory) / CONFIG_FILE
+    if not Path(directory).is_dir():
+        raise ModelFileError(f"model directory {directory} does not exist")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} is missing") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ModelFileError(f"{path} does not describe a vaekit model (no 'kind')")
+    return config
+
+
+def from_pretrained(directory: str | Path) -> VAE:
+    """Rebuild the model from ``config.json`` and load ``model.safetensors`` strictly."""
+    from vaekit.builders import build_vae
+
+    config = read_config(directory)
+    config.pop("vaekit_format", None)
+    try:
+        model = build_vae(config)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{Path(directory) / CONFIG_FILE}: invalid model description: {e}") from None
+    tensors, _ = load_tensors(Path(directory) / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise ModelFileError(f"{Path(directory) / WEIGHTS_FILE} does not match config.json: {first}") from None
+    return model.eval()

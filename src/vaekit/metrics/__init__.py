@@ -1,0 +1,1 @@
+"""Evaluation metrics: likelihood bounds, latent diagnostics, sample quality."""

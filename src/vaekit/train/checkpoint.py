@@ -1,0 +1,123 @@
+"""Atomic, pickle-free state files: safetensors tensors plus a JSON document in the
+safetensors metadata, written through temp file + fsync + rename.
+
+One file holds everything a resume needs (model, optimizer, RNG states, loop position),
+so there is no moment when half of a checkpoint is new and half is old. A file that is a
+pickle or a torch zip archive is refused by its first bytes and never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from vaekit.errors import ModelFileError
+
+META_KEY = "vaekit"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_state(path: str | Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    data = st_save(tensors, metadata={META_KEY: json.dumps(state)})
+    atomic_write_bytes(path, data)
+
+
+def _refuse_non_safetensors(raw: bytes, path: Path) -> None:
+    if raw[:1] == b"\x80" or raw[:2] in (b"(d", b"}q", b"(l"):
+        raise ModelFileError(f"{path} is a Python pickle, not safetensors; refused (never unpickled)")
+    if raw[:4] == b"PK\x03\x04":
+        raise ModelFileError(f"{path} is a zip archive (torch.save format), not safetensors; refused")
+    if len(raw) < 8:
+        raise ModelFileError(f"{path} is truncated ({len(raw)} bytes)")
+    header_len = int.from_bytes(raw[:8], "little")
+    if header_len <= 0 or 8 + header_len > len(raw):
+        raise ModelFileError(f"{path} is truncated or corrupted (header of {header_len} bytes, file of {len(raw)})")
+
+
+def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and raw metadata of a safetensors file, with clear errors for bad files."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} does not exist") from None
+    except OSError as e:
+        raise ModelFileError(f"cannot read {path}: {e}") from None
+    _refuse_non_safetensors(raw, path)
+    try:
+        tensors = st_load(raw)
+        header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    except (SafetensorError, ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path} is truncated or corrupted: {e}") from None
+    return tensors, header.get("__metadata__", {}) or {}
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, meta = load_tensors(path)
+    if META_KEY not in meta:
+        raise ModelFileError(f"{path} is not a vaekit checkpoint (no '{META_KEY}' metadata)")
+    try:
+        return tensors, json.loads(meta[META_KEY])
+    except ValueError:
+        raise ModelFileError(f"{path}: checkpoint metadata is not valid JSON") from None
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors and a JSON-able remainder."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for key, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for name, value in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

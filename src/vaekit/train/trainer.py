@@ -1,0 +1,402 @@
+"""One training loop for every VAE in vaekit.
+
+Adam with optional gradient clipping and per-epoch learning-rate decay, a beta schedule and
+free bits, the ELBO or IWAE objective, validation and latent diagnostics every epoch, early
+stopping on the validation loss (-ELBO with beta = 1), a guard against non-finite losses
+and gradients, and atomic checkpoints that hold the model, the optimizer, every RNG state
+and the loop position, so that a resumed run ends with the same weights as an
+uninterrupted one (on CPU). Ctrl-C is turned into a checkpoint at the next step boundary.
+
+Data are resident tensors, shuffled by a seeded generator: no per-sample Python.
+Applications customise the loop through the model's objective, a batch ``transform`` (e.g.
+dynamic binarization) and ``callbacks`` called after each epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from vaekit.config import TrainConfig
+from vaekit.core import VAE, BetaSchedule
+from vaekit.errors import DataError, NonFiniteError, TrainingInterrupted
+from vaekit.metrics.latent import active_units, collapse_warning
+from vaekit.train.checkpoint import (
+    atomic_write_text,
+    load_state,
+    optimizer_tensors,
+    restore_optimizer,
+    save_state,
+)
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+
+@dataclass
+class Tensors:
+    """A dataset held in memory: inputs and optional integer labels."""
+
+    x: Tensor
+    y: Tensor | None = None
+
+    def __post_init__(self):
+        if self.x.shape[0] == 0:
+            raise DataError("empty dataset: no examples")
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise DataError(f"{self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.x[idx], None if self.y is None else self.y[idx]
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    steps: int
+    best_val_loss: float
+    seconds: float
+    stopped: str  # "epochs" | "early_stopping" | "time_limit"
+    history: list[dict] = field(default_factory=list)
+
+
+class _InterruptFlag:
+    """Turn the first SIGINT into a flag checked at step boundaries; a second one aborts."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class Trainer:
+    """Train ``model`` on ``train`` with early stopping on ``val``.
+
+    ``run_dir`` (optional) receives ``metrics.jsonl`` and ``checkpoints/{last,best}.safetensors``.
+    """
+
+    def __init__(
+        self,
+        model: VAE,
+        config: TrainConfig,
+        train: Tensors,
+        val: Tensors | None = None,
+        run_dir: str | Path | None = None,
+        transform: Transform | None = None,
+        callbacks: list[Callable[[dict], None]] | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ):
+        self.model = model
+        self.config = config
+        self.train_data = train
+        self.val_data = val
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.transform = transform
+        self.callbacks = list(callbacks or [])
+        self.progress = progress
+        self.log = log
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        b = config.beta
+        period = round(b.warmup_epochs * self.steps_per_epoch)
+        self.beta = BetaSchedule(b.schedule, b.value, b.start, period, b.cycles, b.ratio)
+        self.shuffle_gen = torch.Generator().manual_seed(config.seed)
+        self.noise_gen = torch.Generator().manual_seed(config.seed + 1)
+        # loop position and early-stopping state: everything a checkpoint must hold
+        self.epoch = 0
+        self.batch_index = 0
+        self.global_step = 0
+        self.epoch_start_shuffle = self.shuffle_gen.get_state()
+        self.sums = {"loss": 0.0, "elbo": 0.0, "kl": 0.0, "n": 0}
+        self.best_val = math.inf
+        self.bad_epochs = 0
+        self.elapsed = 0.0
+        self.skipped = 0
+
+    # -- paths -----------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoints" / "last.safetensors" if self.run_dir else None
+
+    @property
+    def best_path(self) -> Path | None:
+        return self.run_dir / "checkpoints" / "best.safetensors" if self.run_dir else None
+
+    # -- checkpoints -----------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "batch_index": self.batch_index,
+            "global_step": self.global_step,
+            "sums": self.sums,
+            "best_val": self.best_val if math.isfinite(self.best_val) else None,
+            "bad_epochs": self.bad_epochs,
+            "elapsed": self.elapsed,
+            "skipped": self.skipped,
+            "config": self.config.model_dump(),
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        opt_t, opt_meta = optimizer_tensors(self.optimizer)
+        tensors.update(opt_t)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.noise"] = self.noise_gen.get_state()
+        tensors["rng.shuffle_epoch_start"] = self.epoch_start_shuffle
+        tensors["rng.shuffle"] = self.shuffle_gen.get_state()
+        save_state(self.checkpoint_path, tensors, {**self._state(), "optimizer": opt_meta})
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        tensors, state = load_state(path or self.checkpoint_path)
+        model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_sd)
+        restore_optimizer(self.optimizer, tensors, state["optimizer"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.noise_gen.set_state(tensors["rng.noise"])
+        self.epoch_start_shuffle = tensors["rng.shuffle_epoch_start"]
+        self.shuffle_gen.set_state(tensors["rng.shuffle"])
+        self.epoch = state["epoch"]
+        self.batch_index = state["batch_index"]
+        self.global_step = state["global_step"]
+        self.sums = state["sums"]
+        self.best_val = state["best_val"] if state["best_val"] is not None else math.inf
+        self.bad_epochs = state["bad_epochs"]
+        self.elapsed = state["elapsed"]
+        self.skipped = state["skipped"]
+        self._truncate_metrics()
+
+    def _save_best(self) -> None:
+        if self.best_path is not None:
+            save_state(self.best_path, dict(self.model.state_dict()), {"epoch": self.epoch})
+
+    def _truncate_metrics(self) -> None:
+        """Drop metric lines written after the checkpoint we resume from."""
+        path = self.run_dir / "metrics.jsonl" if self.run_dir else None
+        if path is None or not path.exists():
+            return
+        keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < self.epoch]
+        atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+    # -- one step --------------------------------------------------------------------
+    def _loss(self, x: Tensor, y: Tensor | None):
+        if self.config.objective == "iwae":
+            return self.model.iwae_loss(x, self.config.iwae_k, y)
+        return self.model.elbo(x, self.beta(self.global_step), y, self.config.free_bits)
+
+    def _step(self, x: Tensor, y: Tensor | None) -> None:
+        if self.transform is not None:
+            x = self.transform(x, self.noise_gen)
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self._loss(x, y)
+        loss = out.loss
+        if torch.isfinite(loss):
+            loss.backward()
+            clip = self.config.grad_clip if self.config.grad_clip else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
+            what = "loss" if not torch.isfinite(loss) else "gradient norm"
+            self.skipped += 1
+            if self.skipped > self.config.skip_nonfinite:
+                where = self.checkpoint_path if self.checkpoint_path and self.checkpoint_path.exists() else None
+                raise NonFiniteError(
+                    f"non-finite {what} at epoch {self.epoch + 1}, step {self.global_step}; "
+                    f"last good checkpoint: {where or 'none yet'}"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.log(f"skipped batch at step {self.global_step}: non-finite {what} ({self.skipped} skipped)")
+        else:
+            self.optimizer.step()
+            n = x.shape[0]
+            self.sums["loss"] += float(loss.detach()) * n
+            self.sums["elbo"] += float(out.elbo.sum())
+            self.sums["kl"] += float(out.kl.sum())
+            self.sums["n"] += n
+        self.global_step += 1
+
+    # -- validation ------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, data: Tensors | None = None, batch_size: int = 1000) -> dict:
+        """-ELBO (beta = 1), KL per dimension and active units on ``data`` (default: val)."""
+        data = data or self.val_data
+        if data is None:
+            return {}
+        was_training = self.model.training
+        self.model.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed + 2)
+            elbo = kl = 0.0
+            kl_dims, means = 0.0, []
+            for i in range(0, len(data), batch_size):
+                x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
+                out = self.model.elbo(x, 1.0, y)
+                elbo += float(out.elbo.sum())
+                kl += float(out.kl.sum())
+                kl_dims = kl_dims + out.kl_per_dim * x.shape[0]
+                means.append(out.posterior.mean)
+        self.model.train(was_training)
+        n = len(data)
+        kl_per_dim = kl_dims / n
+        au = active_units(torch.cat(means))
+        return {
+            "val_loss": -elbo / n,
+            "val_kl": kl / n,
+            "active_units": au,
+            "kl_per_dim": [round(float(v), 5) for v in kl_per_dim],
+            "collapse": collapse_warning(kl_per_dim, au),
+        }
+
+    # -- the loop --------------------------------------------------------------------
+    def _end_epoch(self, started: float) -> dict:
+        n = max(self.sums["n"], 1)
+        record = {
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "train_loss": self.sums["loss"] / n,
+            "train_elbo": self.sums["elbo"] / n,
+            "train_kl": self.sums["kl"] / n,
+            "beta": self.beta(self.global_step),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "skipped": self.skipped,
+        }
+        record.update(self.validate())
+        record["seconds"] = round(self.elapsed + time.perf_counter() - started, 3)
+        if record.get("collapse"):
+            self.log(f"warning: epoch {self.epoch + 1}: {record['collapse']}")
+        monitored = record.get("val_loss", record["train_loss"])
+        if monitored < self.best_val:
+            self.best_val = monitored
+            self.bad_epochs = 0
+            self._save_best()
+        else:
+            self.bad_epochs += 1
+        if self.run_dir:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        for cb in self.callbacks:
+            cb(record)
+        return record
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if resume:
+            self.load_checkpoint()
+        else:
+            torch.manual_seed(cfg.seed)
+            self.epoch_start_shuffle = self.shuffle_gen.get_state()
+        self.model.train()
+        started = time.perf_counter()
+        history: list[dict] = []
+        stopped = "epochs"
+        progress = _progress(self.progress)
+        with _InterruptFlag() as interrupt, progress:
+            task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
+            while self.epoch < cfg.epochs:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = cfg.lr * cfg.lr_decay**self.epoch
+                self.shuffle_gen.set_state(self.epoch_start_shuffle)
+                order = torch.randperm(len(self.train_data), generator=self.shuffle_gen)
+                for b in range(self.batch_index, self.steps_per_epoch):
+                    idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    self._step(*self.train_data.batch(idx))
+                    self.batch_index = b + 1
+                    progress.update(task, advance=1, description=f"epoch {self.epoch + 1}/{cfg.epochs}")
+                    if interrupt.raised:
+                        self.elapsed += time.perf_counter() - started
+                        self.save_checkpoint()
+                        raise TrainingInterrupted(
+                            f"interrupted at epoch {self.epoch + 1}, step {self.global_step}; "
+                            f"checkpoint saved, continue with --resume"
+                        )
+                    if cfg.checkpoint_every and self.global_step % cfg.checkpoint_every == 0:
+                        now = time.perf_counter()
+                        self.elapsed += now - started
+                        started = now
+                        self.save_checkpoint()
+                    if cfg.max_seconds and self.elapsed + time.perf_counter() - started > cfg.max_seconds:
+                        stopped = "time_limit"
+                        break
+                record = self._end_epoch(started)
+                history.append(record)
+                if self.progress:
+                    progress.console.log(_summary(record))
+                self.epoch += 1
+                self.batch_index = 0
+                self.sums = {"loss": 0.0, "elbo": 0.0, "kl": 0.0, "n": 0}
+                self.epoch_start_shuffle = self.shuffle_gen.get_state()
+                now = time.perf_counter()
+                self.elapsed += now - started
+                started = now
+                self.save_checkpoint()
+                if stopped == "time_limit":
+                    break
+                if cfg.patience and self.bad_epochs >= cfg.patience:
+                    stopped = "early_stopping"
+                    break
+        if self.best_path is not None and self.best_path.exists():
+            best, _ = load_state(self.best_path)
+            self.model.load_state_dict(best)
+        self.model.eval()
+        return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
+
+
+def _summary(r: dict) -> str:
+    parts = [f"epoch {r['epoch'] + 1}", f"train {r['train_loss']:.3f}"]
+    if "val_loss" in r:
+        parts += [f"val {r['val_loss']:.3f}", f"KL {r['val_kl']:.2f}", f"AU {r['active_units']}"]
+    return "  ".join(parts)
+
+
+class _NoProgress:
+    console = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *a, **k):
+        return 0
+
+    def update(self, *a, **k):
+        pass
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+    )
