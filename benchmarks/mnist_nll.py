@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, read_results, versions, write_results  # noqa: E402
 
-from vaekit.apps.images import load_image_data  # noqa: E402
+from vaekit.apps.image_data import load_image_data  # noqa: E402
 from vaekit.builders import build_vae, image_vae_description  # noqa: E402
 from vaekit.config import build_config, load_preset  # noqa: E402
 from vaekit.metrics.likelihood import bits_per_dim, iw_nll  # noqa: E402

@@ -1,104 +1,216 @@
-"""Image generation: MNIST, scikit-learn's digits, or a user's own images.
+"""Image generation: train, evaluate and draw a VAE on MNIST, digits or a user's images.
 
-Splits: MNIST keeps its official 10,000 test images and holds out the last
-``val_size`` share of a seeded permutation of the 60,000 training images for early
-stopping; digits and custom data are split train/val/test (80/10/10 by default) with the
-seed. With the Bernoulli likelihood, ``binarize: dynamic`` resamples binary pixels from
-the grey levels at every step (Burda et al. 2015) while validation and test images are
-binarized once with a fixed seed; ``static`` binarizes everything once.
+The application chooses the data (:mod:`vaekit.apps.image_data`), the networks and the
+likelihood (:mod:`vaekit.builders`) and its metrics; the loop is the shared
+:class:`vaekit.train.Trainer`. Figures: samples, reconstructions, interpolations, latent
+traversals, a 2-D latent map coloured by label, training curves and KL per dimension.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from vaekit.config import DataConfig, RunConfig
-from vaekit.data.fetch import fetch
-from vaekit.data.idx import read_idx
-from vaekit.data.images import read_images, to_nchw
-from vaekit.errors import DataError
-from vaekit.train import Tensors
-
-EVAL_BINARIZE_SEED = 1234
-
-
-@dataclass
-class ImageData:
-    name: str
-    train: Tensors
-    val: Tensors
-    test: Tensors
-    shape: tuple[int, ...]
-    n_classes: int
-    dynamic: bool  # training batches need dynamic binarization
-
-    def transform(self):
-        return dynamic_binarize if self.dynamic else None
+from vaekit import plots, runs
+from vaekit.apps.image_data import ImageData, load_image_data
+from vaekit.builders import build_vae, image_vae_description
+from vaekit.config import RunConfig
+from vaekit.core import VAE
+from vaekit.data.images import read_images
+from vaekit.errors import DataError, VaekitError
+from vaekit.metrics.latent import active_units, collapse_warning, mutual_information
+from vaekit.metrics.likelihood import bits_per_dim, iw_nll
+from vaekit.train import Tensors, Trainer
+from vaekit.train.checkpoint import atomic_write_text
 
 
-def dynamic_binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.bernoulli(x, generator=generator)
+def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print, command: str | None = None) -> Path:
+    """Train a VAE into ``run_dir`` and write its weights, figures and model card."""
+    if resume:
+        run_dir = runs.prepare(run_dir, resume=True)
+        config = runs.run_config(run_dir)
+    data = load_image_data(config)
+    description = image_vae_description(config.model, data.shape, data.n_classes)
+    if resume:
+        from vaekit.io import read_config
+
+        document = read_config(run_dir)
+    else:
+        document = runs.describe_run(description, config, command)
+    if not resume:
+        run_dir = runs.prepare(run_dir, overwrite=overwrite)
+        runs.write_config(run_dir, document)
+    torch.manual_seed(config.train.seed)  # the initial weights follow the seed too
+    model = build_vae(document)
+    trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
+                      progress=progress, log=log)
+    result = trainer.fit(resume=resume)
+    model.save_pretrained(run_dir)
+    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
+    draw_figures(model, data, run_dir)
+    runs.write_model_card(run_dir)
+    return run_dir
 
 
-def _binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+def load_run(run_dir: str | Path) -> tuple[VAE, RunConfig, ImageData]:
+    model = VAE.from_pretrained(run_dir)
+    config = runs.run_config(run_dir)
+    return model, config, load_image_data(config)
 
 
-def load_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """(train_x, train_y, test_x, test_y); test arrays are None where the set has no test split."""
-    if cfg.name == "mnist":
-        files = fetch("mnist")
-        x = to_nchw(read_idx(files["train-images-idx3-ubyte.gz"]), "mnist train")
-        y = read_idx(files["train-labels-idx1-ubyte.gz"]).astype(np.int64)
-        tx = to_nchw(read_idx(files["t10k-images-idx3-ubyte.gz"]), "mnist test")
-        ty = read_idx(files["t10k-labels-idx1-ubyte.gz"]).astype(np.int64)
-        return x, y, tx, ty
-    if cfg.name == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64), None, None
-    if cfg.name == "images":
-        if not cfg.path:
-            raise DataError("dataset 'images' needs a data path (--data PATH)")
-        x, y = read_images(cfg.path)
-        return x, y, None, None
-    raise DataError(f"unknown image dataset {cfg.name!r}; use mnist, digits or images")
+def _labels_for(model: VAE, data: Tensors, n: int) -> torch.Tensor | None:
+    return None if model.n_classes == 0 else data.y[:n]
 
 
-def load_image_data(config: RunConfig) -> ImageData:
-    cfg, seed = config.data, config.train.seed
-    x, y, tx, ty = load_raw(cfg)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(x))
-    n_val = max(1, int(round(cfg.val_size * len(x))))
-    if tx is None:  # no official test split: carve one out of the same permutation
-        n_test = n_val
-        if len(x) < n_val + n_test + 1:
-            raise DataError(f"dataset has {len(x)} examples: too few to split train/val/test")
-        test_idx, order = order[:n_test], order[n_test:]
-        tx, ty = x[test_idx], None if y is None else y[test_idx]
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if cfg.limit:
-        train_idx = train_idx[: cfg.limit]
-    bernoulli = config.model.likelihood == "bernoulli"
-    if bernoulli and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"Bernoulli likelihood needs pixels in [0, 1], data range is [{x.min():.3g}, {x.max():.3g}]")
-    binarize = cfg.binarize if bernoulli else "none"
-    parts = {"train": (x[train_idx], y), "val": (x[val_idx], y), "test": (tx, ty)}
-    idx = {"train": train_idx, "val": val_idx, "test": None}
-    sets = {}
-    for i, (split, (arr, labels)) in enumerate(parts.items()):
-        if binarize == "static" or (binarize == "dynamic" and split != "train"):
-            arr = _binarize_once(arr, EVAL_BINARIZE_SEED + i)
-        lab = None
-        if labels is not None:
-            lab = torch.from_numpy(labels if idx[split] is None else labels[idx[split]])
-        sets[split] = Tensors(torch.from_numpy(np.ascontiguousarray(arr)), lab)
-    n_classes = int(y.max()) + 1 if y is not None else 0
-    return ImageData(cfg.name, sets["train"], sets["val"], sets["test"], tuple(x.shape[1:]), n_classes,
-                     binarize == "dynamic")
+def draw_figures(model: VAE, data: ImageData, run_dir: Path, seed: int = 0) -> list[Path]:
+    """All standard figures into ``run_dir/figures``; returns their paths."""
+    fig = Path(run_dir) / "figures"
+    torch.manual_seed(seed)
+    test = data.test
+    out = [plots.training_curves(runs.read_metrics(run_dir), fig / "training.png")]
+    y = None if model.n_classes == 0 else torch.arange(64) % model.n_classes
+    out.append(plots.image_grid(_as_images(model.sample(64, y), data.shape), fig / "samples.png",
+                                title="Samples from the prior"))
+    n = min(16, len(test))
+    x = test.x[:n]
+    out.append(plots.reconstruction_figure(_as_images(x, data.shape),
+                                           _as_images(model.reconstruct(x, _labels_for(model, test, n)), data.shape),
+                                           fig / "reconstructions.png"))
+    if len(test) >= 2:
+        rows = [model.interpolate(test.x[2 * i], test.x[2 * i + 1], 10,
+                                  None if model.n_classes == 0 else test.y[2 * i : 2 * i + 2])
+                for i in range(min(4, len(test) // 2))]
+        out.append(plots.interpolation_figure(torch.stack([_as_images(r, data.shape) for r in rows]),
+                                              fig / "interpolation.png"))
+    out.append(traverse(model, data, fig / "traversals.png"))
+    q = model.encode(test.x[:2000], None if model.n_classes == 0 else test.y[:2000])
+    out.append(plots.latent_map(q.mean, None if test.y is None else test.y[:2000].numpy(), fig / "latent_map.png"))
+    out.append(plots.kl_per_dim_figure(q.kl_to_standard_normal().mean(0), fig / "kl_per_dim.png"))
+    return out
+
+
+@torch.no_grad()
+def traverse(model: VAE, data: ImageData, path: Path, dims: list[int] | None = None,
+             steps: int = 9, span: float = 3.0) -> Path:
+    """Decode z = mean(x) with one dimension swept over [-span, span] (most active dims first)."""
+    x = data.test.x[:500]
+    y = None if model.n_classes == 0 else data.test.y[:500]
+    q = model.encode(x, y)
+    if dims is None:
+        order = torch.argsort(q.kl_to_standard_normal().mean(0), descending=True)
+        dims = order[: min(8, model.latent_dim)].tolist()
+    bad = [d for d in dims if not 0 <= d < model.latent_dim]
+    if bad:
+        raise DataError(f"latent dimensions {bad} out of range 0..{model.latent_dim - 1}")
+    values = torch.linspace(-span, span, steps)
+    base = q.mean[0]
+    rows = []
+    for d in dims:
+        z = base.repeat(steps, 1)
+        z[:, d] = values
+        rows.append(_as_images(model.generate(z, None if y is None else y[:1].expand(steps)), data.shape))
+    return plots.traversal_figure(torch.stack(rows), dims, [round(float(v), 2) for v in values], path)
+
+
+def _as_images(x: torch.Tensor, shape) -> torch.Tensor:
+    """Model outputs as (N, C, H, W) for plotting; flat vectors become square-ish images."""
+    x = x.float().clamp(0, 1)
+    if len(shape) == 3:
+        return x.reshape(-1, *shape)
+    d = math.prod(shape)
+    side = math.isqrt(d)
+    if side * side != d:
+        return x.reshape(-1, 1, 1, d)
+    return x.reshape(-1, 1, side, side)
+
+
+def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | None = None,
+             progress: Callable[[int], None] | None = None) -> dict:
+    """Test-set metrics of a run, also written to ``RUN/evaluation.json``."""
+    model, config, data = load_run(run_dir)
+    test = data.test if n_test is None else Tensors(data.test.x[:n_test], None if data.test.y is None else data.test.y[:n_test])
+    k = iw_samples or config.eval.iw_samples
+    torch.manual_seed(0)
+    elbo_sum = rec_sum = kl_sum = 0.0
+    kl_dims, means, mis = 0.0, [], []
+    for i in range(0, len(test), 500):
+        x, y = test.batch(torch.arange(i, min(i + 500, len(test))))
+        with torch.no_grad():
+            out = model.elbo(x, 1.0, y)
+        elbo_sum += float(out.elbo.sum())
+        rec_sum += float(out.reconstruction.sum())
+        kl_sum += float(out.kl.sum())
+        kl_dims = kl_dims + out.kl_per_dim * x.shape[0]
+        means.append(out.posterior.mean)
+        mis.append(mutual_information(out.posterior) * x.shape[0])
+    n = len(test)
+    nll = iw_nll(model, test, k=k, chunk=config.eval.iw_chunk, batch_size=50, on_batch=progress)
+    kl_per_dim = kl_dims / n
+    au = active_units(torch.cat(means))
+    n_dims = math.prod(data.shape)
+    result = {
+        "n_test": n,
+        "test_elbo": elbo_sum / n,
+        "reconstruction": rec_sum / n,
+        "kl": kl_sum / n,
+        "iw_nll": float(nll.mean()),
+        "iw_samples": k,
+        "bits_per_dim": bits_per_dim(float(nll.mean()), n_dims),
+        "active_units": au,
+        "latent_dim": model.latent_dim,
+        "mutual_information": sum(mis) / n,
+        "kl_per_dim": [round(float(v), 5) for v in kl_per_dim],
+        "collapse_warning": collapse_warning(kl_per_dim, au),
+    }
+    result.update(_sample_quality(model, data, config, run_dir))
+    atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=2))
+    runs.write_model_card(Path(run_dir), result)
+    return result
+
+
+def _sample_quality(model: VAE, data: ImageData, config: RunConfig, run_dir) -> dict:
+    """Domain FID and precision/recall in the feature space of a small classifier."""
+    from vaekit.metrics import quality
+
+    if data.train.y is None:
+        return {"sample_quality": "skipped: no labels to train a feature network"}
+    net = quality.feature_net_for(data.name, data.train.x, data.train.y, data.n_classes,
+                                  cache_dir=Path(run_dir) / "checkpoints")
+    if net is None:
+        return {}
+    n = min(config.eval.n_generated, len(data.test))
+    y = None if model.n_classes == 0 else data.test.y[:n]
+    torch.manual_seed(0)
+    fake = _as_images(model.sample(n, y), data.shape)
+    real = _as_images(data.test.x[:n], data.shape)
+    q = quality.sample_quality(net, real, fake)
+    return {f"sample_{k}" if not k.startswith("domain") else k: v for k, v in q.items()}
+
+
+def read_inputs(spec: str, data: ImageData) -> torch.Tensor:
+    """An image given as a test-set index or a file path, as one (C, H, W) tensor."""
+    if spec.isdigit():
+        i = int(spec)
+        if i >= len(data.test):
+            raise DataError(f"test index {i} out of range (test set has {len(data.test)} images)")
+        return data.test.x[i]
+    x, _ = read_images(spec)
+    if tuple(x.shape[1:]) != data.shape:
+        raise DataError(f"{spec}: image shape {tuple(x.shape[1:])} differs from the model's {data.shape}")
+    return torch.from_numpy(x[0])
+
+
+def encode_file(model: VAE, path: str, shape) -> np.ndarray:
+    x, _ = read_images(path)
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise DataError(f"{path}: data shape {tuple(x.shape[1:])} differs from the model's {tuple(shape)}")
+    if model.n_classes:
+        raise VaekitError("encoding with a conditional model needs labels; use the Python API")
+    with torch.no_grad():
+        return model.encode(torch.from_numpy(x)).mean.numpy()

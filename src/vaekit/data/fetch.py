@@ -1,5 +1,7 @@
 """Find a registered dataset's files: the data directory first, then a verified download.
 
+Set ``VAEKIT_OFFLINE=1`` to never download (the tests and CI do).
+
 Order: ``$VAEKIT_DATA_DIR/<folder>/<file>`` (may be read-only), then the cache
 (``$VAEKIT_CACHE_DIR``, default ``~/.cache/vaekit``), then each upstream mirror, written to
 the cache through a temporary file and renamed only after its sha256 matched. Files found
@@ -109,9 +111,14 @@ def fetch(name: str | DatasetSpec, download: bool = True) -> dict[str, Path]:
         candidates = [d / spec.folder / fname for d in data_dirs()] + [cache_dir() / spec.folder / fname]
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
-            if not download or not spec.urls.get(fname):
+            offline = os.environ.get("VAEKIT_OFFLINE", "") not in ("", "0")
+            if not download or offline or not spec.urls.get(fname):
                 where = ", ".join(str(c.parent) for c in candidates)
-                raise DataError(f"dataset {spec.name}: file {fname} not found in {where}")
+                why = " (downloads off: VAEKIT_OFFLINE is set)" if offline else ""
+                raise DataError(
+                    f"dataset {spec.name}: file {fname} not found in {where}{why}; "
+                    "point VAEKIT_DATA_DIR at a folder holding it"
+                )
             path = cache_dir() / spec.folder / fname
             _download(spec.urls[fname], path, digest)
         verify(path, digest)

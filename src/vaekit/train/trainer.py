@@ -235,8 +235,8 @@ class Trainer:
             self.optimizer.step()
             n = x.shape[0]
             self.sums["loss"] += float(loss.detach()) * n
-            self.sums["elbo"] += float(out.elbo.sum())
-            self.sums["kl"] += float(out.kl.sum())
+            self.sums["elbo"] += float(out.elbo.detach().sum())
+            self.sums["kl"] += float(out.kl.detach().sum())
             self.sums["n"] += n
         self.global_step += 1
 

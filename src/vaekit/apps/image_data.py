@@ -1,0 +1,106 @@
+"""Image datasets for the image application: MNIST, scikit-learn's digits, or a user's own images.
+
+Splits: MNIST keeps its official 10,000 test images and holds out the last
+``val_size`` share of a seeded permutation of the 60,000 training images for early
+stopping; digits and custom data are split train/val/test (80/10/10 by default) with the
+seed. With the Bernoulli likelihood, ``binarize: dynamic`` resamples binary pixels from
+the grey levels at every step (Burda et al. 2015) while validation and test images are
+binarized once with a fixed seed; ``static`` binarizes everything once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vaekit.config import DataConfig, RunConfig
+from vaekit.data.fetch import fetch
+from vaekit.data.idx import read_idx
+from vaekit.data.images import read_images, to_nchw
+from vaekit.errors import DataError
+from vaekit.train import Tensors
+
+EVAL_BINARIZE_SEED = 1234
+
+
+@dataclass
+class ImageData:
+    name: str
+    train: Tensors
+    val: Tensors
+    test: Tensors
+    shape: tuple[int, ...]
+    n_classes: int
+    dynamic: bool  # training batches need dynamic binarization
+
+    def transform(self):
+        return dynamic_binarize if self.dynamic else None
+
+
+def dynamic_binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Binary pixels drawn from the grey levels; a NaN stays NaN so the trainer's guard sees it."""
+    b = (torch.rand(x.shape, generator=generator, dtype=x.dtype) < x).to(x.dtype)
+    return torch.where(torch.isnan(x), x, b)
+
+
+def _binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
+def load_raw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(train_x, train_y, test_x, test_y); test arrays are None where the set has no test split."""
+    if cfg.name == "mnist":
+        files = fetch("mnist")
+        x = to_nchw(read_idx(files["train-images-idx3-ubyte.gz"]), "mnist train")
+        y = read_idx(files["train-labels-idx1-ubyte.gz"]).astype(np.int64)
+        tx = to_nchw(read_idx(files["t10k-images-idx3-ubyte.gz"]), "mnist test")
+        ty = read_idx(files["t10k-labels-idx1-ubyte.gz"]).astype(np.int64)
+        return x, y, tx, ty
+    if cfg.name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return (d.images / 16.0).astype(np.float32)[:, None], d.target.astype(np.int64), None, None
+    if cfg.name == "images":
+        if not cfg.path:
+            raise DataError("dataset 'images' needs a data path (--data PATH)")
+        x, y = read_images(cfg.path)
+        return x, y, None, None
+    raise DataError(f"unknown image dataset {cfg.name!r}; use mnist, digits or images")
+
+
+def load_image_data(config: RunConfig) -> ImageData:
+    cfg, seed = config.data, config.train.seed
+    x, y, tx, ty = load_raw(cfg)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    n_val = max(1, int(round(cfg.val_size * len(x))))
+    if tx is None:  # no official test split: carve one out of the same permutation
+        n_test = n_val
+        if len(x) < n_val + n_test + 1:
+            raise DataError(f"dataset has {len(x)} examples: too few to split train/val/test")
+        test_idx, order = order[:n_test], order[n_test:]
+        tx, ty = x[test_idx], None if y is None else y[test_idx]
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if cfg.limit:
+        train_idx = train_idx[: cfg.limit]
+    bernoulli = config.model.likelihood == "bernoulli"
+    if bernoulli and (x.min() < 0 or x.max() > 1):
+        raise DataError(f"Bernoulli likelihood needs pixels in [0, 1], data range is [{x.min():.3g}, {x.max():.3g}]")
+    binarize = cfg.binarize if bernoulli else "none"
+    parts = {"train": (x[train_idx], y), "val": (x[val_idx], y), "test": (tx, ty)}
+    idx = {"train": train_idx, "val": val_idx, "test": None}
+    sets = {}
+    for i, (split, (arr, labels)) in enumerate(parts.items()):
+        if binarize == "static" or (binarize == "dynamic" and split != "train"):
+            arr = _binarize_once(arr, EVAL_BINARIZE_SEED + i)
+        lab = None
+        if labels is not None:
+            lab = torch.from_numpy(labels if idx[split] is None else labels[idx[split]])
+        sets[split] = Tensors(torch.from_numpy(np.ascontiguousarray(arr)), lab)
+    n_classes = int(y.max()) + 1 if y is not None else 0
+    return ImageData(cfg.name, sets["train"], sets["val"], sets["test"], tuple(x.shape[1:]), n_classes,
+                     binarize == "dynamic")

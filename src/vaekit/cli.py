@@ -1,0 +1,287 @@
+"""The `vaekit` command line: thin wrappers over the Python API.
+
+Errors the user caused (bad data, config, model files, arguments) print one line and exit
+with code 2; Ctrl-C during training leaves a resumable checkpoint and exits with 130.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from vaekit.config import RunConfig, build_config, load_preset, preset_names
+from vaekit.errors import TrainingInterrupted, VaekitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _config_reference(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every config key with its default and description, for --help."""
+    lines = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines += _config_reference(ann, f"{prefix}{name}.")
+        else:
+            desc = f" - {field.description}" if field.description else ""
+            lines.append(f"{prefix}{name} = {field.default!r}{desc}")
+    return lines
+
+
+TRAIN_EPILOG = (
+    "Presets: " + ", ".join(preset_names()) + ". Settings for --set KEY=VALUE (default shown):\n\n"
+    + "\n\n".join(_config_reference())
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Variational autoencoders: train, evaluate, sample, encode.")
+
+RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
+
+
+@app.command(epilog=TRAIN_EPILOG)
+def train(
+    preset: Annotated[str, typer.Argument(help="preset name (mnist, digits, images, ...) or a YAML file")],
+    data: Annotated[Optional[str], typer.Option(help="custom data: image folder, .npy, .npz or idx file")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<preset>)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="override a setting: --set train.epochs=20")] = [],
+    epochs: Annotated[Optional[int], typer.Option(help="shortcut for --set train.epochs=N")] = None,
+    conditional: Annotated[bool, typer.Option(help="conditional VAE on the labels (Sohn et al. 2015)")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+):
+    """Train a VAE and write a run directory (weights, metrics, checkpoints, figures, card)."""
+    from vaekit.apps import images
+
+    overrides = list(set_)
+    if data is not None:
+        overrides.append(f"data.path={data}")
+    if epochs is not None:
+        overrides.append(f"train.epochs={epochs}")
+    if conditional:
+        overrides.append("model.conditional=true")
+    config = build_config(load_preset(preset), overrides) if not resume else None
+    run_dir = out or Path("runs") / Path(preset).stem
+    if resume and config is None:
+        config = RunConfig()  # replaced by the run's own config
+    command = "vaekit " + shlex.join(_ARGV or sys.argv[1:])
+    path = images.train(config, run_dir, overwrite=overwrite, resume=resume, progress=progress,
+                        log=console.print, command=command)
+    console.print(f"run directory: {path}\nfigures: {path / 'figures'}")
+
+
+@app.command()
+def evaluate(
+    run: RunArg,
+    iw_samples: Annotated[Optional[int], typer.Option(help="importance samples for the NLL (default: the run's eval.iw_samples)")] = None,
+    n_test: Annotated[Optional[int], typer.Option(help="evaluate on the first N test examples only")] = None,
+):
+    """Test ELBO, IW-NLL, bits/dim, KL per dimension, active units, collapse check, domain FID."""
+    from rich.progress import Progress
+
+    from vaekit.apps import images
+
+    _positive("--iw-samples", iw_samples)
+    _positive("--n-test", n_test)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("IW-NLL", total=None)
+        result = images.evaluate(run, iw_samples, n_test, progress=lambda n: bar.advance(task, n))
+    print_metrics(result)
+
+
+def print_metrics(result: dict) -> None:
+    table = Table("metric", "value", title="Evaluation")
+    for k, v in result.items():
+        if isinstance(v, list):
+            continue
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+    if result.get("collapse_warning"):
+        err_console.print(f"[yellow]warning: {result['collapse_warning']}[/yellow]")
+
+
+def _positive(name: str, value) -> None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
+
+
+@app.command()
+def sample(
+    run: RunArg,
+    n: Annotated[int, typer.Option("-n", help="number of samples")] = 64,
+    out: Annotated[Path, typer.Option(help="PNG grid to write")] = Path("samples.png"),
+    label: Annotated[Optional[int], typer.Option(help="class label (conditional models)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+):
+    """Draw samples from the prior and save them as an image grid."""
+    import torch
+
+    from vaekit import plots
+    from vaekit.apps.images import _as_images
+    from vaekit.core import VAE
+    from vaekit.io import read_config
+
+    _positive("-n", n)
+    model = VAE.from_pretrained(run)
+    shape = read_config(run)["data_shape"]
+    y = None
+    if model.n_classes:
+        if label is None:
+            y = torch.arange(n) % model.n_classes
+        elif not 0 <= label < model.n_classes:
+            raise typer.BadParameter(f"label must be in 0..{model.n_classes - 1}, got {label}", param_hint="--label")
+        else:
+            y = torch.full((n,), label)
+    elif label is not None:
+        raise typer.BadParameter("this model is not conditional; train with --conditional", param_hint="--label")
+    torch.manual_seed(seed)
+    path = plots.image_grid(_as_images(model.sample(n, y), shape), out, title=f"{n} samples")
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def reconstruct(
+    run: RunArg,
+    n: Annotated[int, typer.Option("-n", help="number of test images")] = 16,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("reconstructions.png"),
+):
+    """Test images above their reconstructions."""
+    from vaekit import plots
+    from vaekit.apps.images import _as_images, _labels_for, load_run
+
+    _positive("-n", n)
+    model, _, data = load_run(run)
+    x = data.test.x[:n]
+    rec = model.reconstruct(x, _labels_for(model, data.test, n))
+    console.print(f"wrote {plots.reconstruction_figure(_as_images(x, data.shape), _as_images(rec, data.shape), out)}")
+
+
+@app.command()
+def interpolate(
+    run: RunArg,
+    a: Annotated[str, typer.Argument(help="first image: a test-set index or an image file")],
+    b: Annotated[str, typer.Argument(help="second image: a test-set index or an image file")],
+    steps: Annotated[int, typer.Option(help="points on the line, ends included")] = 10,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("interpolation.png"),
+):
+    """Decode the straight line between the latent codes of two images."""
+    import torch
+
+    from vaekit import plots
+    from vaekit.apps.images import _as_images, load_run, read_inputs
+
+    if steps < 2:
+        raise typer.BadParameter(f"must be >= 2, got {steps}", param_hint="--steps")
+    model, _, data = load_run(run)
+    if model.n_classes:
+        raise VaekitError("interpolate on a conditional model needs labels; use the Python API")
+    row = model.interpolate(read_inputs(a, data), read_inputs(b, data), steps)
+    console.print(f"wrote {plots.interpolation_figure(torch.stack([_as_images(row, data.shape)]), out)}")
+
+
+@app.command()
+def traverse(
+    run: RunArg,
+    dims: Annotated[Optional[str], typer.Option(help="comma-separated latent dims (default: 8 most active)")] = None,
+    steps: Annotated[int, typer.Option(help="values per dimension")] = 9,
+    span: Annotated[float, typer.Option(help="sweep z_d over [-span, span]")] = 3.0,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("traversals.png"),
+):
+    """Latent traversals: one dimension swept at a time around a test image's code."""
+    from vaekit.apps.images import load_run
+    from vaekit.apps.images import traverse as do_traverse
+
+    if steps < 2 or span <= 0:
+        raise typer.BadParameter(f"need steps >= 2 and span > 0, got {steps}, {span}")
+    model, _, data = load_run(run)
+    try:
+        dim_list = [int(d) for d in dims.split(",")] if dims else None
+    except ValueError:
+        raise typer.BadParameter(f"expected integers like 0,3,5, got {dims!r}", param_hint="--dims") from None
+    console.print(f"wrote {do_traverse(model, data, out, dim_list, steps, span)}")
+
+
+@app.command("latent-map")
+def latent_map(
+    run: RunArg,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("latent_map.png"),
+    n: Annotated[int, typer.Option("-n", help="test examples to plot")] = 5000,
+):
+    """2-D map of the posterior means of test data, coloured by label (PCA if dim > 2)."""
+    from vaekit import plots
+    from vaekit.apps.images import load_run
+
+    _positive("-n", n)
+    model, _, data = load_run(run)
+    y = None if data.test.y is None else data.test.y[:n]
+    z = model.encode(data.test.x[:n], y if model.n_classes else None).mean
+    console.print(f"wrote {plots.latent_map(z.detach(), None if y is None else y.numpy(), out)}")
+
+
+@app.command()
+def encode(
+    run: RunArg,
+    data: Annotated[str, typer.Argument(help="images to encode: folder, .npy, .npz or idx")],
+    out: Annotated[Path, typer.Option(help=".npy file for the posterior means")] = Path("codes.npy"),
+):
+    """Posterior means E_q[z|x] of a file of images, saved as .npy."""
+    import numpy as np
+
+    from vaekit.apps.images import encode_file
+    from vaekit.core import VAE
+    from vaekit.io import read_config
+
+    model = VAE.from_pretrained(run)
+    z = encode_file(model, data, read_config(run)["data_shape"])
+    np.save(out, z, allow_pickle=False)
+    console.print(f"wrote {out} {z.shape}")
+
+
+@app.command()
+def presets():
+    """List the bundled presets."""
+    for name in preset_names():
+        console.print(name)
+
+
+_ARGV: list[str] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    _ARGV[:] = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        app(args=argv, standalone_mode=False)
+    except TrainingInterrupted as e:
+        err_console.print(f"interrupted: {e}")
+        return 130
+    except VaekitError as e:
+        err_console.print(f"error: {e}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.TyperException as e:  # usage errors: bad option values, missing arguments
+        show = getattr(e, "show", None)
+        if show is None:
+            raise
+        show()
+        return getattr(e, "exit_code", 2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The run directory: one per training run, the unit that is evaluated, sampled and served.
+
+    RUN/config.json        model description (for from_pretrained) + the full run config,
+                           command line, versions
+    RUN/model.safetensors  the best weights (early stopping on validation)
+    RUN/metrics.jsonl      one line per epoch
+    RUN/checkpoints/       last.safetensors (resume) and best.safetensors
+    RUN/figures/           PNGs
+    RUN/evaluation.json    written by `vaekit evaluate`
+    RUN/README.md          model card
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from vaekit.config import RunConfig
+from vaekit.errors import RunDirError
+from vaekit.io import CONFIG_FILE, read_config
+from vaekit.train.checkpoint import atomic_write_text
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in ("vaekit", "torch", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise RunDirError(f"run directory {path} is not writable: {e.strerror or e}") from None
+
+
+def prepare(path: str | Path, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create (or reopen for ``resume``) a run directory; refuse to clobber by accident."""
+    path = Path(path)
+    if resume:
+        if not (path / "checkpoints" / "last.safetensors").is_file():
+            raise RunDirError(f"cannot resume: {path}/checkpoints/last.safetensors does not exist")
+        _check_writable(path)
+        return path
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise RunDirError(f"run directory {path} already exists; use --overwrite or --resume")
+        if not (path / CONFIG_FILE).is_file() and not (path / "checkpoints").is_dir():
+            raise RunDirError(f"refusing to overwrite {path}: it does not look like a vaekit run directory")
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create run directory {path}: {e.strerror or e}") from None
+    _check_writable(path)
+    if shutil.disk_usage(path).free < 50 * 2**20:
+        raise RunDirError(f"less than 50 MiB free on the disk of {path}")
+    return path
+
+
+def describe_run(description: dict, config: RunConfig, command: str | None = None) -> dict:
+    """The model description plus the run's settings: what ``config.json`` holds."""
+    return {
+        **description,
+        "run": {
+            "config": config.model_dump(),
+            "command": command or " ".join(["vaekit", *sys.argv[1:]]),
+            "versions": versions(),
+        },
+    }
+
+
+def write_config(path: Path, document: dict) -> None:
+    atomic_write_text(path / CONFIG_FILE, json.dumps(document, indent=2))
+
+
+def run_config(path: str | Path) -> RunConfig:
+    doc = read_config(path)
+    if "run" not in doc:
+        raise RunDirError(f"{path} is a model directory without run information (no 'run' in config.json)")
+    return RunConfig.model_validate(doc["run"]["config"])
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    f = Path(path) / "metrics.jsonl"
+    if not f.exists():
+        return []
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+
+def write_model_card(path: Path, evaluation: dict | None = None) -> None:
+    """README.md: what was trained on what, with which command, and how well."""
+    doc = read_config(path)
+    run = doc.get("run", {})
+    cfg = run.get("config", {})
+    history = read_metrics(path)
+    lines = [
+        f"# vaekit model: {cfg.get('data', {}).get('name', '?')} / {doc.get('model', {}).get('architecture', doc.get('kind'))}",
+        "",
+        "Load with `vaekit.VAE.from_pretrained(\"<this folder>\")` (safetensors + JSON, no pickle).",
+        "",
+        "## Data",
+        f"- dataset: `{cfg.get('data', {}).get('name')}` {cfg.get('data', {}).get('path') or ''}",
+        f"- data shape: {doc.get('data_shape')}, classes: {doc.get('n_classes', 0)}",
+        f"- binarization: {cfg.get('data', {}).get('binarize')}",
+        "",
+        "## Training",
+        f"- command: `{run.get('command')}`",
+        f"- seed: {cfg.get('train', {}).get('seed')}, epochs run: {len(history)}",
+        f"- versions: {run.get('versions')}",
+    ]
+    if history:
+        last = history[-1]
+        best = min(history, key=lambda r: r.get("val_loss", r["train_loss"]))
+        lines += [
+            f"- best validation -ELBO: {best.get('val_loss', float('nan')):.3f} nats (epoch {best['epoch'] + 1})",
+            f"- last epoch: train loss {last['train_loss']:.3f}, KL {last.get('val_kl', float('nan')):.3f}, "
+            f"active units {last.get('active_units')}",
+        ]
+    if evaluation:
+        lines += ["", "## Evaluation (test set)", "", "| metric | value |", "|---|---|"]
+        for k, v in evaluation.items():
+            if isinstance(v, (int, float, str)) and v is not None:
+                lines.append(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |")
+    figures = sorted((path / "figures").glob("*.png")) if (path / "figures").is_dir() else []
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
+    atomic_write_text(path / "README.md", "\n".join(lines) + "\n")
