@@ -59,8 +59,14 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ):
-    """Train a VAE and write a run directory (weights, metrics, checkpoints, figures, card)."""
+    """Train a VAE and write a run directory (weights, metrics, checkpoints, figures, card).
+
+    Under `torchrun --nproc_per_node=N -m vaekit train ...` it trains with DDP; batch_size
+    is per process. After a worker failure `torchrun --max-restarts=K` restarts every
+    worker, and they resume from the last checkpoint.
+    """
     from vaekit.apps import images
+    from vaekit.train import distributed
 
     overrides = list(set_)
     if data is not None:
@@ -69,14 +75,22 @@ def train(
         overrides.append(f"train.epochs={epochs}")
     if conditional:
         overrides.append("model.conditional=true")
-    config = build_config(load_preset(preset), overrides) if not resume else None
     run_dir = out or Path("runs") / Path(preset).stem
-    if resume and config is None:
-        config = RunConfig()  # replaced by the run's own config
+    dist = distributed.from_env()
+    if dist is not None and distributed.restart_count() > 0:
+        # an elastic restart: continue our own run from its checkpoint, or start it again
+        resume = (run_dir / "checkpoints" / "last.safetensors").is_file()
+        overwrite = not resume
+    # with --resume the run's own config is used; RunConfig() is only a placeholder
+    config = RunConfig() if resume else build_config(load_preset(preset), overrides)
     command = "vaekit " + shlex.join(_ARGV or sys.argv[1:])
-    path = images.train(config, run_dir, overwrite=overwrite, resume=resume, progress=progress,
-                        log=console.print, command=command)
-    console.print(f"run directory: {path}\nfigures: {path / 'figures'}")
+    try:
+        path = images.train(config, run_dir, overwrite=overwrite, resume=resume, progress=progress,
+                            log=console.print, command=command, dist=dist)
+    finally:
+        distributed.shutdown(dist)
+    if dist is None or dist.is_main:
+        console.print(f"run directory: {path}\nfigures: {path / 'figures'}")
 
 
 @app.command()

@@ -25,36 +25,44 @@ from vaekit.data.images import read_images
 from vaekit.errors import DataError, VaekitError
 from vaekit.metrics.latent import active_units, collapse_warning, mutual_information
 from vaekit.metrics.likelihood import bits_per_dim, iw_nll
+from vaekit.io import read_config
 from vaekit.train import Tensors, Trainer
+from vaekit.train.distributed import DistContext, barrier
 from vaekit.train.checkpoint import atomic_write_text
 
 
 def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print, command: str | None = None) -> Path:
-    """Train a VAE into ``run_dir`` and write its weights, figures and model card."""
+          progress: bool = True, log: Callable[[str], None] = print, command: str | None = None,
+          dist: DistContext | None = None) -> Path:
+    """Train a VAE into ``run_dir`` and write its weights, figures and model card.
+
+    Under torchrun (``dist`` given) every rank trains its shard; rank 0 alone creates the
+    run directory and writes files.
+    """
+    main = dist is None or dist.is_main
+    run_dir = Path(run_dir)
     if resume:
-        run_dir = runs.prepare(run_dir, resume=True)
+        if main:
+            runs.prepare(run_dir, resume=True)
         config = runs.run_config(run_dir)
     data = load_image_data(config)
     description = image_vae_description(config.model, data.shape, data.n_classes)
-    if resume:
-        from vaekit.io import read_config
-
-        document = read_config(run_dir)
-    else:
-        document = runs.describe_run(description, config, command)
-    if not resume:
-        run_dir = runs.prepare(run_dir, overwrite=overwrite)
+    document = read_config(run_dir) if resume else runs.describe_run(description, config, command)
+    if main and not resume:
+        runs.prepare(run_dir, overwrite=overwrite)
         runs.write_config(run_dir, document)
+    barrier(dist)
     torch.manual_seed(config.train.seed)  # the initial weights follow the seed too
     model = build_vae(document)
     trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
-                      progress=progress, log=log)
+                      progress=progress, log=log, dist=dist)
     result = trainer.fit(resume=resume)
-    model.save_pretrained(run_dir)
-    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
-    draw_figures(model, data, run_dir)
-    runs.write_model_card(run_dir)
+    if main:
+        model.save_pretrained(run_dir)
+        log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
+        draw_figures(model, data, run_dir)
+        runs.write_model_card(run_dir)
+    barrier(dist)
     return run_dir
 
 

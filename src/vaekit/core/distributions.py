@@ -27,10 +27,17 @@ class DiagGaussian:
     def std(self) -> Tensor:
         return torch.exp(0.5 * self.log_var)
 
-    def rsample(self, n: int | None = None) -> Tensor:
-        """Reparameterized sample z = mean + std * eps; shape (B, D) or (n, B, D)."""
+    def rsample(self, n: int | None = None, eps: Tensor | None = None) -> Tensor:
+        """Reparameterized sample z = mean + std * eps; shape (B, D) or (n, B, D).
+
+        ``eps`` may be given (standard normal noise of that shape), so that a caller who
+        owns the random stream, such as the distributed trainer, decides every draw.
+        """
         shape = self.mean.shape if n is None else (n, *self.mean.shape)
-        eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        if eps is None:
+            eps = torch.randn(shape, dtype=self.mean.dtype, device=self.mean.device)
+        elif eps.shape != shape:
+            raise ValueError(f"eps has shape {tuple(eps.shape)}, expected {tuple(shape)}")
         return self.mean + self.std * eps
 
     def log_prob(self, z: Tensor) -> Tensor:

@@ -84,9 +84,20 @@ class VAE(nn.Module):
         return self.decoder(z, x, cond)
 
     # -- objectives ------------------------------------------------------------------
-    def elbo(self, x: Tensor, beta: float = 1.0, y: Tensor | None = None, free_bits: float = 0.0) -> LossOutput:
+    def forward(self, x: Tensor, beta: float = 1.0, y: Tensor | None = None, free_bits: float = 0.0,
+                eps: Tensor | None = None, iwae_k: int = 0) -> LossOutput:
+        """The training objective: the ELBO, or the IW bound when ``iwae_k`` > 0.
+
+        Going through ``forward`` lets DistributedDataParallel see the computation.
+        """
+        if iwae_k > 0:
+            return self.iwae_loss(x, iwae_k, y, eps)
+        return self.elbo(x, beta, y, free_bits, eps)
+
+    def elbo(self, x: Tensor, beta: float = 1.0, y: Tensor | None = None, free_bits: float = 0.0,
+             eps: Tensor | None = None) -> LossOutput:
         q = self.encode(x, y)
-        z = q.rsample()
+        z = q.rsample(eps=eps)
         params = self.decode(z, x, y)
         log_px = self.likelihood.log_prob(x, params)
         kl_dims = q.kl_to_standard_normal()
@@ -95,17 +106,18 @@ class VAE(nn.Module):
         loss = (-log_px + beta * kl_term).mean()
         return LossOutput(loss, log_px - kl, -log_px, kl, kl_dims.mean(0), q)
 
-    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None, q: DiagGaussian | None = None) -> Tensor:
+    def log_weights(self, x: Tensor, k: int, y: Tensor | None = None, q: DiagGaussian | None = None,
+                    eps: Tensor | None = None) -> Tensor:
         """log p(x, z_i) - log q(z_i|x) for k samples, shape (k, B)."""
         q = q if q is not None else self.encode(x, y)
-        z = q.rsample(k)
+        z = q.rsample(k, eps)
         params = self.decode(z, x, y)
         return self.likelihood.log_prob(x, params) + self.prior.log_prob(z) - q.log_prob(z)
 
-    def iwae_loss(self, x: Tensor, k: int, y: Tensor | None = None) -> LossOutput:
+    def iwae_loss(self, x: Tensor, k: int, y: Tensor | None = None, eps: Tensor | None = None) -> LossOutput:
         """Training with the IW bound (Burda et al. 2015): loss = -mean_B L_k."""
         q = self.encode(x, y)
-        lw = self.log_weights(x, k, y, q)
+        lw = self.log_weights(x, k, y, q, eps)
         bound = torch.logsumexp(lw, 0) - math.log(k)
         kl_dims = q.kl_to_standard_normal()
         kl = kl_dims.sum(-1)

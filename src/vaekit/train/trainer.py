@@ -30,6 +30,7 @@ from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
 from vaekit.errors import DataError, NonFiniteError, TrainingInterrupted
 from vaekit.metrics.latent import active_units, collapse_warning
+from vaekit.train.distributed import DistContext, all_reduce_sum
 from vaekit.train.checkpoint import (
     atomic_write_text,
     load_state,
@@ -110,8 +111,21 @@ class Trainer:
         callbacks: list[Callable[[dict], None]] | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        dist: DistContext | None = None,
     ):
         self.model = model
+        self.dist = dist
+        self.world = dist.world_size if dist else 1
+        self.rank = dist.rank if dist else 0
+        self.writes = dist is None or dist.is_main  # rank 0 alone writes files
+        if dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(model)
+            log = _tagged(log, dist.rank)
+            progress = progress and dist.is_main
+        else:
+            self.net = model
         self.config = config
         self.train_data = train
         self.val_data = val
@@ -121,7 +135,9 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        # config.batch_size is per process: a step consumes batch_size * world examples
+        self.global_batch = config.batch_size * self.world
+        self.steps_per_epoch = math.ceil(len(train) / self.global_batch)
         b = config.beta
         period = round(b.warmup_epochs * self.steps_per_epoch)
         self.beta = BetaSchedule(b.schedule, b.value, b.start, period, b.cycles, b.ratio)
@@ -162,7 +178,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        if self.checkpoint_path is None:
+        if self.checkpoint_path is None or not self.writes:
             return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         opt_t, opt_meta = optimizer_tensors(self.optimizer)
@@ -193,52 +209,78 @@ class Trainer:
         self._truncate_metrics()
 
     def _save_best(self) -> None:
-        if self.best_path is not None:
+        if self.best_path is not None and self.writes:
             save_state(self.best_path, dict(self.model.state_dict()), {"epoch": self.epoch})
 
     def _truncate_metrics(self) -> None:
         """Drop metric lines written after the checkpoint we resume from."""
         path = self.run_dir / "metrics.jsonl" if self.run_dir else None
-        if path is None or not path.exists():
+        if path is None or not path.exists() or not self.writes:
             return
-        keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < self.epoch]
+        keep = [line for line in path.read_text().splitlines() if _epoch_of(line) < self.epoch]
         atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     # -- one step --------------------------------------------------------------------
-    def _loss(self, x: Tensor, y: Tensor | None):
-        if self.config.objective == "iwae":
-            return self.model.iwae_loss(x, self.config.iwae_k, y)
-        return self.model.elbo(x, self.beta(self.global_step), y, self.config.free_bits)
+    def _noise(self, n: int) -> Tensor:
+        """Reparameterization noise for a whole global batch, from the trainer's stream."""
+        k = self.config.iwae_k if self.config.objective == "iwae" else 0
+        shape = (k, n, self.model.latent_dim) if k else (n, self.model.latent_dim)
+        return torch.randn(shape, generator=self.noise_gen)
+
+    def _local(self, n: int) -> slice:
+        """This rank's share of a global batch of n examples (sizes differ by at most one)."""
+        base, extra = divmod(n, self.world)
+        start = self.rank * base + min(self.rank, extra)
+        return slice(start, start + base + (1 if self.rank < extra else 0))
+
+    def _agree(self, *flags: bool) -> list[bool]:
+        """Every rank takes the same decision: a flag raised anywhere is raised everywhere."""
+        if self.dist is None:
+            return list(flags)
+        return [v > 0 for v in all_reduce_sum([float(f) for f in flags], self.dist)]
 
     def _step(self, x: Tensor, y: Tensor | None) -> None:
+        # every rank draws the noise of the whole global batch, then keeps its share: the
+        # trajectory is the one of a single process with the global batch size
         if self.transform is not None:
             x = self.transform(x, self.noise_gen)
+        n_global = x.shape[0]
+        eps = self._noise(n_global)
+        part = self._local(n_global)
+        x, y = x[part], None if y is None else y[part]
+        eps = eps[:, part] if eps.dim() == 3 else eps[part]
         self.optimizer.zero_grad(set_to_none=True)
-        out = self._loss(x, y)
-        loss = out.loss
-        if torch.isfinite(loss):
+        k = self.config.iwae_k if self.config.objective == "iwae" else 0
+        out = self.net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
+        # DDP averages gradients over ranks; weight each rank by its share of the batch
+        loss = out.loss * (x.shape[0] * self.world / n_global)
+        (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
+        grad_norm = torch.tensor(math.nan)
+        if not bad_loss:
             loss.backward()
             clip = self.config.grad_clip if self.config.grad_clip else math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
-            what = "loss" if not torch.isfinite(loss) else "gradient norm"
-            self.skipped += 1
-            if self.skipped > self.config.skip_nonfinite:
-                where = self.checkpoint_path if self.checkpoint_path and self.checkpoint_path.exists() else None
-                raise NonFiniteError(
-                    f"non-finite {what} at epoch {self.epoch + 1}, step {self.global_step}; "
-                    f"last good checkpoint: {where or 'none yet'}"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.log(f"skipped batch at step {self.global_step}: non-finite {what} ({self.skipped} skipped)")
+        if bad_loss or not torch.isfinite(grad_norm):
+            self._skip_or_stop("loss" if bad_loss else "gradient norm")
         else:
             self.optimizer.step()
             n = x.shape[0]
-            self.sums["loss"] += float(loss.detach()) * n
+            self.sums["loss"] += float(out.loss.detach()) * n
             self.sums["elbo"] += float(out.elbo.detach().sum())
             self.sums["kl"] += float(out.kl.detach().sum())
             self.sums["n"] += n
         self.global_step += 1
+
+    def _skip_or_stop(self, what: str) -> None:
+        self.skipped += 1
+        if self.skipped > self.config.skip_nonfinite:
+            where = self.checkpoint_path if self.checkpoint_path and self.checkpoint_path.exists() else None
+            raise NonFiniteError(
+                f"non-finite {what} at epoch {self.epoch + 1}, step {self.global_step}; "
+                f"last good checkpoint: {where or 'none yet'}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.log(f"skipped batch at step {self.global_step}: non-finite {what} ({self.skipped} skipped)")
 
     # -- validation ------------------------------------------------------------------
     @torch.no_grad()
@@ -274,13 +316,15 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
     def _end_epoch(self, started: float) -> dict:
-        n = max(self.sums["n"], 1)
+        keys = ("loss", "elbo", "kl", "n")
+        sums = dict(zip(keys, all_reduce_sum([self.sums[k] for k in keys], self.dist)))
+        n = max(sums["n"], 1)
         record = {
             "epoch": self.epoch,
             "step": self.global_step,
-            "train_loss": self.sums["loss"] / n,
-            "train_elbo": self.sums["elbo"] / n,
-            "train_kl": self.sums["kl"] / n,
+            "train_loss": sums["loss"] / n,
+            "train_elbo": sums["elbo"] / n,
+            "train_kl": sums["kl"] / n,
             "beta": self.beta(self.global_step),
             "lr": self.optimizer.param_groups[0]["lr"],
             "skipped": self.skipped,
@@ -296,7 +340,7 @@ class Trainer:
             self._save_best()
         else:
             self.bad_epochs += 1
-        if self.run_dir:
+        if self.run_dir and self.writes:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
         for cb in self.callbacks:
@@ -325,11 +369,13 @@ class Trainer:
                 self.shuffle_gen.set_state(self.epoch_start_shuffle)
                 order = torch.randperm(len(self.train_data), generator=self.shuffle_gen)
                 for b in range(self.batch_index, self.steps_per_epoch):
-                    idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                    idx = order[b * self.global_batch : (b + 1) * self.global_batch]
                     self._step(*self.train_data.batch(idx))
                     self.batch_index = b + 1
                     progress.update(task, advance=1, description=f"epoch {self.epoch + 1}/{cfg.epochs}")
-                    if interrupt.raised:
+                    over_time = bool(cfg.max_seconds) and self.elapsed + time.perf_counter() - started > cfg.max_seconds
+                    interrupted, over_time = self._agree(interrupt.raised, over_time)
+                    if interrupted:
                         self.elapsed += time.perf_counter() - started
                         self.save_checkpoint()
                         raise TrainingInterrupted(
@@ -341,13 +387,14 @@ class Trainer:
                         self.elapsed += now - started
                         started = now
                         self.save_checkpoint()
-                    if cfg.max_seconds and self.elapsed + time.perf_counter() - started > cfg.max_seconds:
+                    if over_time:
                         stopped = "time_limit"
                         break
                 record = self._end_epoch(started)
                 history.append(record)
-                if self.progress:
-                    progress.console.log(_summary(record))
+                every = max(1, cfg.epochs // 25)  # about 25 summary lines per run
+                if self.progress and (self.epoch % every == 0 or self.epoch + 1 == cfg.epochs):
+                    progress.console.print(_summary(record), highlight=False)
                 self.epoch += 1
                 self.batch_index = 0
                 self.sums = {"loss": 0.0, "elbo": 0.0, "kl": 0.0, "n": 0}
@@ -366,6 +413,18 @@ class Trainer:
             self.model.load_state_dict(best)
         self.model.eval()
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
+
+
+def _epoch_of(line: str) -> float:
+    """Epoch of a metrics line; a line cut short by a crash counts as past every epoch."""
+    try:
+        return json.loads(line)["epoch"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def _tagged(log: Callable[[str], None], rank: int) -> Callable[[str], None]:
+    return lambda message: log(f"[rank {rank}] {message}")
 
 
 def _summary(r: dict) -> str:
