@@ -54,8 +54,13 @@ def image_vae_description(model: ModelConfig, data_shape, n_classes: int = 0) ->
 def build_image_vae(description: dict) -> VAE:
     """MLP, convolutional or MADE-decoder VAE for images of shape (C, H, W)."""
     cfg = ModelConfig.model_validate(description["model"])
-    shape = tuple(int(s) for s in description["data_shape"])
-    n_classes = int(description.get("n_classes", 0))
+    shape = description["data_shape"]
+    if not isinstance(shape, list) or not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"data_shape must be a list of positive integers, got {shape!r}")
+    shape = tuple(shape)
+    n_classes = description.get("n_classes", 0)
+    if not isinstance(n_classes, int) or n_classes < 0:
+        raise ValueError(f"n_classes must be a non-negative integer, got {n_classes!r}")
     cond = n_classes
     if cfg.architecture == "conv":
         if len(shape) != 3:

@@ -120,7 +120,11 @@ def load_preset(name_or_path: str) -> dict:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        return _read_yaml(path.read_text(), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        return _read_yaml(text, str(path))
     res = resources.files("vaekit") / "configs" / f"{name_or_path}.yaml"
     if not res.is_file():
         raise ConfigError(f"unknown preset {name_or_path!r}; available: {', '.join(preset_names())}")

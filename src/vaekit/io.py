@@ -55,8 +55,9 @@ def from_pretrained(directory: str | Path) -> VAE:
     config.pop("vaekit_format", None)
     try:
         model = build_vae(config)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{Path(directory) / CONFIG_FILE}: invalid model description: {e}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelFileError(f"{Path(directory) / CONFIG_FILE}: invalid model description: {first}") from None
     tensors, _ = load_tensors(Path(directory) / WEIGHTS_FILE)
     try:
         model.load_state_dict(tensors, strict=True)

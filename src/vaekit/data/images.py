@@ -9,7 +9,6 @@ checked: empty sets, mixed image sizes, NaN or inf, and pickled object arrays (r
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +67,21 @@ def read_npz(path: Path):
             y = f[ykey] if ykey else None
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"cannot read {path} as .npz without pickle: {e}") from None
+    except Exception as e:  # numpy raises many types on a malformed header or member
+        raise DataError(f"cannot read {path} as .npz without pickle: {type(e).__name__}: {e}") from None
     return x, y
 
 
 def read_npy(path: Path):
     try:
         return np.load(path, allow_pickle=False), None
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"cannot read {path} as .npy without pickle: {e}") from None
+    except Exception as e:  # numpy raises many types (even tokenize errors) on a bad header
+        raise DataError(f"cannot read {path} as .npy without pickle: {type(e).__name__}: {e}") from None
 
 
 def read_image_folder(path: Path):
     """All images under ``path``; sub-folder names become labels when there are several."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
@@ -95,8 +94,8 @@ def read_image_folder(path: Path):
                 im.load()
                 mode = mode or ("L" if im.mode in ("1", "L", "I", "I;16", "P", "LA") else "RGB")
                 a = np.asarray(im.convert(mode))
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"cannot read image {p}: {e}") from None
+        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on damaged files
+            raise DataError(f"cannot read image {p}: {type(e).__name__}: {e}") from None
         if size is None:
             size = a.shape
         elif a.shape != size:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
-from vaekit.errors import DataError, NonFiniteError, TrainingInterrupted
+from vaekit.errors import DataError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.latent import active_units, collapse_warning
 from vaekit.train.distributed import DistContext, all_reduce_sum
 from vaekit.train.checkpoint import (
@@ -187,7 +187,7 @@ class Trainer:
         tensors["rng.noise"] = self.noise_gen.get_state()
         tensors["rng.shuffle_epoch_start"] = self.epoch_start_shuffle
         tensors["rng.shuffle"] = self.shuffle_gen.get_state()
-        save_state(self.checkpoint_path, tensors, {**self._state(), "optimizer": opt_meta})
+        _save_or_explain(self.checkpoint_path, tensors, {**self._state(), "optimizer": opt_meta})
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         tensors, state = load_state(path or self.checkpoint_path)
@@ -210,7 +210,14 @@ class Trainer:
 
     def _save_best(self) -> None:
         if self.best_path is not None and self.writes:
-            save_state(self.best_path, dict(self.model.state_dict()), {"epoch": self.epoch})
+            _save_or_explain(self.best_path, dict(self.model.state_dict()), {"epoch": self.epoch})
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of a writer that was killed mid-write are never mistaken for checkpoints
+        (only ``last``/``best.safetensors`` are read); remove them so they do not pile up."""
+        if self.run_dir and self.writes and (self.run_dir / "checkpoints").is_dir():
+            for tmp in (self.run_dir / "checkpoints").glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def _truncate_metrics(self) -> None:
         """Drop metric lines written after the checkpoint we resume from."""
@@ -351,6 +358,7 @@ class Trainer:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        self._remove_stale_temp_files()
         if resume:
             self.load_checkpoint()
         else:
@@ -413,6 +421,14 @@ class Trainer:
             self.model.load_state_dict(best)
         self.model.eval()
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
+
+
+def _save_or_explain(path: Path, tensors: dict, state: dict) -> None:
+    """Atomic save; a failed write (disk full, I/O error) becomes one clear error."""
+    try:
+        save_state(path, tensors, state)
+    except OSError as e:
+        raise RunDirError(f"cannot write {path}: {e.strerror or e}; the previous checkpoint is intact") from None
 
 
 def _epoch_of(line: str) -> float:

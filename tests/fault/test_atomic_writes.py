@@ -1,0 +1,110 @@
+"""Atomic writes: an interrupted save leaves the previous file loadable and no partial
+file that could be taken for a good one; disk-full and read-only get clear errors."""
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vaekit import runs
+from vaekit.errors import ModelFileError, RunDirError
+from vaekit.train import checkpoint
+from vaekit.train.checkpoint import load_state, save_state
+
+
+def test_exception_in_the_middle_of_a_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "c.safetensors"
+    save_state(path, {"w": torch.ones(3)}, {"epoch": 1})
+
+    def broken_fsync(fd):
+        raise OSError(errno.EIO, "injected I/O error")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="injected"):
+        save_state(path, {"w": torch.zeros(3)}, {"epoch": 2})
+    monkeypatch.undo()
+    tensors, state = load_state(path)
+    assert state["epoch"] == 1 and torch.equal(tensors["w"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["c.safetensors"]
+
+
+def test_writer_killed_mid_write_leaves_only_the_old_file_readable(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_state(path, {"w": torch.ones(3)}, {"epoch": 1})
+    # a child process starts a large save and is killed before it can rename
+    code = (
+        "import os, torch, signal\n"
+        "from vaekit.train import checkpoint\n"
+        "real = checkpoint.os.replace\n"
+        "def die(*a): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "checkpoint.os.replace = die\n"
+        f"checkpoint.save_state({str(path)!r}, {{'w': torch.zeros(1_000_000)}}, {{'epoch': 2}})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -9
+    tensors, state = load_state(path)
+    assert state["epoch"] == 1
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "c.safetensors"]
+    assert leftovers and all(p.name.startswith(".") and p.name.endswith(".tmp") for p in leftovers)
+
+
+def test_trainer_reports_a_full_disk_and_keeps_the_last_checkpoint(small_config, tmp_path, monkeypatch):
+    from tests.fault.test_trainer_faults import make_trainer
+
+    trainer = make_trainer(small_config, tmp_path / "run")
+    trainer.fit()
+    good = (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes()
+    small_config.train.epochs = 5
+    again = make_trainer(small_config, tmp_path / "run")
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("vaekit.train.trainer.save_state", full)
+    with pytest.raises(RunDirError, match="No space left on device; the previous checkpoint is intact"):
+        again.fit(resume=True)
+    assert (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes() == good
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_read_only_run_directory_is_refused_before_training(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(RunDirError, match="not writable"):
+        runs.prepare(ro / "run")
+
+
+def test_unwritable_run_directory_is_refused_before_training(tmp_path, monkeypatch):
+    """Works as root too: mkstemp fails as it does on a read-only mount."""
+
+    def read_only(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(runs.tempfile, "mkstemp", read_only)
+    with pytest.raises(RunDirError, match="not writable: Read-only file system"):
+        runs.prepare(tmp_path / "run")
+
+
+def test_too_little_disk_space_is_refused_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.shutil, "disk_usage", lambda p: type("U", (), {"free": 1024})())
+    with pytest.raises(RunDirError, match="less than 50 MiB free"):
+        runs.prepare(tmp_path / "run")
+
+
+def test_truncated_and_foreign_files_are_detected(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_state(path, {"w": torch.ones(100)}, {"epoch": 1})
+    raw = path.read_bytes()
+    for cut in (0, 4, 20, len(raw) // 2, len(raw) - 1):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ModelFileError):
+            load_state(path)
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(1)}, path)  # valid safetensors, not a vaekit checkpoint
+    with pytest.raises(ModelFileError, match="not a vaekit checkpoint"):
+        load_state(path)
