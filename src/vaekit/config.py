@@ -84,6 +84,7 @@ class TrainConfig(_Strict):
     )
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0 = epochs only)")
     threads: PositiveInt | None = Field(None, description="torch CPU threads (null = torch default)")
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|auto)$", description="cpu | cuda | cuda:N | auto")
 
 
 class EvalConfig(_Strict):

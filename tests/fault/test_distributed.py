@@ -64,7 +64,7 @@ def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
     ref = torchrun(2, ["digits", "--epochs", "25", "--out", str(tmp_path / "ref"), "--set", "train.batch_size=16",
                        "--set", "train.checkpoint_every=5", *COMMON])
     assert ref.returncode == 0, ref.stderr[-2000:]
-    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=2", "-m", "vaekit", "train", *args]
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=3", "-m", "vaekit", "train", *args]
     proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     metrics = tmp_path / "elastic" / "metrics.jsonl"
     deadline = time.time() + 300

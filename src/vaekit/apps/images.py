@@ -57,6 +57,7 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
     trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
                       progress=progress, log=log, dist=dist)
     result = trainer.fit(resume=resume)
+    model.cpu()
     if main:
         model.save_pretrained(run_dir)
         log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")

@@ -118,10 +118,13 @@ class Trainer:
         self.world = dist.world_size if dist else 1
         self.rank = dist.rank if dist else 0
         self.writes = dist is None or dist.is_main  # rank 0 alone writes files
+        self.device = _device(config.device, dist)
+        model.to(self.device)
         if dist is not None:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.net = DistributedDataParallel(model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(model, device_ids=ids)
             log = _tagged(log, dist.rank)
             progress = progress and dist.is_main
         else:
@@ -153,6 +156,7 @@ class Trainer:
         self.bad_epochs = 0
         self.elapsed = 0.0
         self.skipped = 0
+        self.step_seconds = 0.0  # wall time inside training steps this epoch (not checkpointed)
 
     # -- paths -----------------------------------------------------------------------
     @property
@@ -164,12 +168,17 @@ class Trainer:
         return self.run_dir / "checkpoints" / "best.safetensors" if self.run_dir else None
 
     # -- checkpoints -----------------------------------------------------------------
-    def _state(self) -> dict:
+    def _global_sums(self) -> dict:
+        """The epoch's running sums over every rank (a collective: all ranks call it)."""
+        keys = ("loss", "elbo", "kl", "n")
+        return dict(zip(keys, all_reduce_sum([self.sums[k] for k in keys], self.dist)))
+
+    def _state(self, sums: dict) -> dict:
         return {
             "epoch": self.epoch,
             "batch_index": self.batch_index,
             "global_step": self.global_step,
-            "sums": self.sums,
+            "sums": sums,
             "best_val": self.best_val if math.isfinite(self.best_val) else None,
             "bad_epochs": self.bad_epochs,
             "elapsed": self.elapsed,
@@ -178,6 +187,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
+        sums = self._global_sums() if self.dist is not None else self.sums
         if self.checkpoint_path is None or not self.writes:
             return
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -187,12 +197,12 @@ class Trainer:
         tensors["rng.noise"] = self.noise_gen.get_state()
         tensors["rng.shuffle_epoch_start"] = self.epoch_start_shuffle
         tensors["rng.shuffle"] = self.shuffle_gen.get_state()
-        _save_or_explain(self.checkpoint_path, tensors, {**self._state(), "optimizer": opt_meta})
+        _save_or_explain(self.checkpoint_path, tensors, {**self._state(sums), "optimizer": opt_meta})
 
     def load_checkpoint(self, path: str | Path | None = None) -> None:
         tensors, state = load_state(path or self.checkpoint_path)
         model_sd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        self.model.load_state_dict(model_sd)
+        self.model.load_state_dict(model_sd)  # copies onto the model's device
         restore_optimizer(self.optimizer, tensors, state["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
         self.noise_gen.set_state(tensors["rng.noise"])
@@ -201,7 +211,8 @@ class Trainer:
         self.epoch = state["epoch"]
         self.batch_index = state["batch_index"]
         self.global_step = state["global_step"]
-        self.sums = state["sums"]
+        # the stored sums cover every rank: rank 0 carries them on, the others restart at 0
+        self.sums = state["sums"] if self.rank == 0 else {"loss": 0.0, "elbo": 0.0, "kl": 0.0, "n": 0}
         self.best_val = state["best_val"] if state["best_val"] is not None else math.inf
         self.bad_epochs = state["bad_epochs"]
         self.elapsed = state["elapsed"]
@@ -254,8 +265,8 @@ class Trainer:
         n_global = x.shape[0]
         eps = self._noise(n_global)
         part = self._local(n_global)
-        x, y = x[part], None if y is None else y[part]
-        eps = eps[:, part] if eps.dim() == 3 else eps[part]
+        x, y = x[part].to(self.device), None if y is None else y[part].to(self.device)
+        eps = (eps[:, part] if eps.dim() == 3 else eps[part]).to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         k = self.config.iwae_k if self.config.objective == "iwae" else 0
         out = self.net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
@@ -304,6 +315,7 @@ class Trainer:
             kl_dims, means = 0.0, []
             for i in range(0, len(data), batch_size):
                 x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
+                x, y = x.to(self.device), None if y is None else y.to(self.device)
                 out = self.model.elbo(x, 1.0, y)
                 elbo += float(out.elbo.sum())
                 kl += float(out.kl.sum())
@@ -323,8 +335,7 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
     def _end_epoch(self, started: float) -> dict:
-        keys = ("loss", "elbo", "kl", "n")
-        sums = dict(zip(keys, all_reduce_sum([self.sums[k] for k in keys], self.dist)))
+        sums = self._global_sums()
         n = max(sums["n"], 1)
         record = {
             "epoch": self.epoch,
@@ -338,6 +349,8 @@ class Trainer:
         }
         record.update(self.validate())
         record["seconds"] = round(self.elapsed + time.perf_counter() - started, 3)
+        record["samples_per_second"] = round(sums["n"] / self.step_seconds, 1) if self.step_seconds else None
+        self.step_seconds = 0.0
         if record.get("collapse"):
             self.log(f"warning: epoch {self.epoch + 1}: {record['collapse']}")
         monitored = record.get("val_loss", record["train_loss"])
@@ -378,7 +391,9 @@ class Trainer:
                 order = torch.randperm(len(self.train_data), generator=self.shuffle_gen)
                 for b in range(self.batch_index, self.steps_per_epoch):
                     idx = order[b * self.global_batch : (b + 1) * self.global_batch]
+                    t_step = time.perf_counter()
                     self._step(*self.train_data.batch(idx))
+                    self.step_seconds += time.perf_counter() - t_step
                     self.batch_index = b + 1
                     progress.update(task, advance=1, description=f"epoch {self.epoch + 1}/{cfg.epochs}")
                     over_time = bool(cfg.max_seconds) and self.elapsed + time.perf_counter() - started > cfg.max_seconds
@@ -421,6 +436,17 @@ class Trainer:
             self.model.load_state_dict(best)
         self.model.eval()
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
+
+
+def _device(name: str, dist: DistContext | None) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DataError(f"train.device={name!r} but no CUDA device is available")
+        if dist is not None:
+            return torch.device("cuda", dist.local_rank)
+    return torch.device(name)
 
 
 def _save_or_explain(path: Path, tensors: dict, state: dict) -> None:
