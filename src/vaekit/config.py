@@ -84,6 +84,9 @@ class TrainConfig(_Strict):
     )
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0 = epochs only)")
     threads: PositiveInt | None = Field(None, description="torch CPU threads (null = torch default)")
+    fast: bool = Field(False, description="one switch for the fast path: compile + bf16 where supported")
+    compile: bool = Field(False, description="torch.compile the training step (falls back to eager if unavailable)")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for matmuls (fp32 weights/loss)")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|auto)$", description="cpu | cuda | cuda:N | auto")
 
 

@@ -137,7 +137,11 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.progress = progress
         self.log = log
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                          fused=_fused_adam_ok(self.device))
+        self.autocast = _autocast_dtype(config, self.device)
+        if config.compile or config.fast:
+            self.net = _compiled(self.net, log)
         # config.batch_size is per process: a step consumes batch_size * world examples
         self.global_batch = config.batch_size * self.world
         self.steps_per_epoch = math.ceil(len(train) / self.global_batch)
@@ -269,7 +273,8 @@ class Trainer:
         eps = (eps[:, part] if eps.dim() == 3 else eps[part]).to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         k = self.config.iwae_k if self.config.objective == "iwae" else 0
-        out = self.net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            out = self.net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
         # DDP averages gradients over ranks; weight each rank by its share of the batch
         loss = out.loss * (x.shape[0] * self.world / n_global)
         (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
@@ -436,6 +441,55 @@ class Trainer:
             self.model.load_state_dict(best)
         self.model.eval()
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
+
+
+def _fused_adam_ok(device: torch.device) -> bool:
+    """Fused Adam (one kernel for all parameters) where this build has it: same maths."""
+    try:
+        probe = torch.zeros(1, device=device, requires_grad=True)
+        torch.optim.Adam([probe], fused=True)
+        return True
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _autocast_dtype(config: TrainConfig, device: torch.device):
+    """bf16 autocast when asked (or by ``fast``) and the hardware has bf16 matmuls."""
+    if config.precision != "bf16" and not config.fast:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    supported = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    if not supported and config.precision == "bf16":
+        raise DataError("train.precision=bf16 but this CPU has no native bf16 matmuls; use fp32")
+    return torch.bfloat16 if supported else None
+
+
+class _compiled(torch.nn.Module):
+    """torch.compile of the training forward, with a clean fallback to eager execution
+    when the compiler is unavailable or fails on this model (reported once)."""
+
+    def __init__(self, net: torch.nn.Module, log: Callable[[str], None]):
+        super().__init__()
+        self.eager = net
+        self.log = log
+        try:
+            self.fn = torch.compile(net, dynamic=False)
+        except Exception as e:  # no compiler on this platform
+            self.fn = None
+            log(f"torch.compile unavailable ({type(e).__name__}: {e}); training eagerly")
+
+    def forward(self, *args):
+        if self.fn is not None:
+            try:
+                return self.fn(*args)
+            except Exception as e:  # compilation happens on the first call
+                self.fn = None
+                self.log(f"torch.compile failed ({type(e).__name__}); training eagerly")
+        return self.eager(*args)
 
 
 def _device(name: str, dist: DistContext | None) -> torch.device:

@@ -1,0 +1,165 @@
+"""Training throughput: vaekit (default and fast settings) against Pythae, interleaved.
+
+The classic MLP VAE 784-400-20 with a Bernoulli likelihood, Adam lr 1e-3, on MNIST
+(dynamically binarized; random binary data of the same shape when MNIST is absent).
+Each repetition runs every system once, in turn, so drifts of this shared machine hit
+all of them alike; the table reports medians. Also measured in the same run: the
+machine's fp32 and bf16 matmul peak, turned into a roofline in samples/s for this model
+(~3.9 MFLOP per training sample: forward plus backward, 3 x 2 x 636k multiply-adds).
+
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/throughput.py --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, now, versions, write_results  # noqa: E402
+
+from vaekit.config import build_config  # noqa: E402
+from vaekit.builders import build_vae, image_vae_description  # noqa: E402
+from vaekit.train import Tensors, Trainer  # noqa: E402
+
+HIDDEN, LATENT = 400, 20
+MACS = 784 * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * 784  # forward, per sample
+TRAIN_FLOP = 3 * 2 * MACS
+
+
+def mnist_like(n: int) -> torch.Tensor:
+    try:
+        from vaekit.apps.image_data import load_raw
+        from vaekit.config import DataConfig
+
+        x, _, _, _ = load_raw(DataConfig(name="mnist"))
+        return torch.from_numpy(x[:n])
+    except Exception as e:  # no MNIST here: same shape, random grey levels
+        print(f"MNIST unavailable ({e}); using random data of the same shape", flush=True)
+        return torch.rand(n, 1, 28, 28)
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * size**3 * reps / (time.perf_counter() - t)
+
+
+def vaekit_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool) -> float:
+    cfg = build_config({
+        "model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
+        "train": {"epochs": epochs, "batch_size": batch, "lr": lr, "patience": None, "fast": fast},
+    })
+    torch.manual_seed(0)
+    model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
+    from vaekit.apps.image_data import dynamic_binarize
+
+    trainer = Trainer(model, cfg.train, Tensors(x), None, None, dynamic_binarize, progress=False)
+    history = trainer.fit().history
+    return statistics.median(h["samples_per_second"] for h in history[1:])  # first epoch: warm-up/compile
+
+
+def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float) -> float:
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, HIDDEN), nn.ReLU())
+            self.mean, self.log_var = nn.Linear(HIDDEN, LATENT), nn.Linear(HIDDEN, LATENT)
+
+        def forward(self, x):
+            h = self.body(x)
+            return ModelOutput(embedding=self.mean(h), log_covariance=self.log_var(h))
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784), nn.Sigmoid())
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=self.net(z).reshape(-1, 1, 28, 28))
+
+    data = torch.bernoulli(x)  # Pythae has no dynamic binarization: binarize once
+    cfg = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
+    torch.manual_seed(0)
+    model = VAE(cfg, encoder=Encoder(), decoder=Decoder())
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(epochs):  # one pipeline per epoch so that each epoch is timed alone
+            tc = BaseTrainerConfig(output_dir=out, num_epochs=1, learning_rate=lr, per_device_train_batch_size=batch,
+                                   per_device_eval_batch_size=batch, no_cuda=True, steps_saving=None)
+            pipe = TrainingPipeline(model=model, training_config=tc)
+            t = time.perf_counter()
+            pipe(train_data=data, eval_data=None)
+            times.append(time.perf_counter() - t)
+            model = pipe.trainer._best_model if hasattr(pipe.trainer, "_best_model") else model
+    return len(x) / statistics.median(times[1:] or times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=30000, help="training examples per epoch")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--fast-batch", type=int, default=1024)
+    args = p.parse_args()
+    x = mnist_like(args.n)
+    fast_lr = 1e-3 * (args.fast_batch / 128) ** 0.5  # square-root scaling with the batch
+    runs: dict[str, list[float]] = {"vaekit_default": [], "vaekit_fast": [], "pythae": []}
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for rep in range(args.reps):
+        peaks["fp32"].append(matmul_peak(torch.float32))
+        peaks["bf16"].append(matmul_peak(torch.bfloat16))
+        runs["vaekit_default"].append(vaekit_sps(x, args.epochs, 128, 1e-3, fast=False))
+        runs["vaekit_fast"].append(vaekit_sps(x, args.epochs, args.fast_batch, fast_lr, fast=True))
+        runs["pythae"].append(pythae_sps(x, args.epochs, 128, 1e-3))
+        print(rep, {k: round(v[-1]) for k, v in runs.items()}, flush=True)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    peak = {k: statistics.median(v) for k, v in peaks.items()}
+    roof = {k: v / TRAIN_FLOP for k, v in peak.items()}
+    metrics = {
+        "vaekit_default_sps": round(med["vaekit_default"]),
+        "vaekit_fast_sps": round(med["vaekit_fast"]),
+        "pythae_sps": round(med["pythae"]),
+        "default_over_pythae": round(med["vaekit_default"] / med["pythae"], 2),
+        "fast_over_pythae": round(med["vaekit_fast"] / med["pythae"], 2),
+        "fp32_matmul_gflops": round(peak["fp32"] / 1e9, 1),
+        "bf16_matmul_gflops": round(peak["bf16"] / 1e9, 1),
+        "fp32_roofline_sps": round(roof["fp32"]),
+        "bf16_roofline_sps": round(roof["bf16"]),
+        "fast_fraction_of_bf16_roofline": round(med["vaekit_fast"] / roof["bf16"], 3),
+        "fast_nll_delta_nats": None,  # measured by time_to_quality.py (not yet written)
+        "samples": runs,
+    }
+    payload = {"benchmark": "throughput", "date": now(), "machine": machine(), "versions": versions("pythae"),
+               "command": " ".join(sys.argv), "config": vars(args) | {"fast_lr": fast_lr}, "metrics": metrics}
+    md = "\n".join([
+        "| system | settings | samples/s (median) | vs Pythae |",
+        "|---|---|---|---|",
+        f"| vaekit | default: fp32, batch 128, eager, fused Adam | {metrics['vaekit_default_sps']} | {metrics['default_over_pythae']}x |",
+        f"| vaekit | fast: compile + bf16, batch {args.fast_batch}, lr {fast_lr:.2g} | {metrics['vaekit_fast_sps']} | {metrics['fast_over_pythae']}x |",
+        f"| Pythae 0.1.2 | VAE + TrainingPipeline, batch 128 | {metrics['pythae_sps']} | 1.00x |",
+        f"| roofline | fp32 matmul {metrics['fp32_matmul_gflops']} GFLOP/s | {metrics['fp32_roofline_sps']} | |",
+        f"| roofline | bf16 matmul {metrics['bf16_matmul_gflops']} GFLOP/s | {metrics['bf16_roofline_sps']} | |",
+    ]) + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
+    write_results("throughput", payload, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The fast path: fused Adam, torch.compile with a clean fallback, bf16 autocast."""
+
+import pytest
+import torch
+
+from tests.fault.test_trainer_faults import make_trainer
+from vaekit.train import trainer as trainer_mod
+
+
+def test_compile_failure_falls_back_to_eager(small_config, monkeypatch):
+    messages = []
+
+    def broken_compile(*a, **k):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    small_config.train.compile = True
+    t = make_trainer(small_config, None)
+    t.log = messages.append
+    t.net.log = messages.append
+    result = t.fit()
+    assert result.epochs == 3 and all(torch.isfinite(p).all() for p in t.model.parameters())
+
+
+def test_compile_error_at_first_call_falls_back(small_config):
+    calls = []
+
+    class Exploding(torch.nn.Module):
+        def forward(self, *a):
+            raise RuntimeError("inductor failed")
+
+    wrapped = trainer_mod._compiled(torch.nn.Identity(), calls.append)
+    wrapped.fn = Exploding()
+    x = torch.ones(2)
+    assert torch.equal(wrapped(x), x)
+    assert wrapped.fn is None and "torch.compile failed" in calls[0]
+
+
+def test_bf16_autocast_trains_to_the_same_quality(small_config):
+    if trainer_mod._autocast_dtype(small_config.train.model_copy(update={"fast": True}), torch.device("cpu")) is None:
+        pytest.skip("this CPU has no native bf16 matmuls")
+    small_config.train.epochs = 6
+    ref = make_trainer(small_config, None).fit().history[-1]["val_loss"]
+    small_config.train.precision = "bf16"
+    fast = make_trainer(small_config, None).fit().history[-1]["val_loss"]
+    assert abs(fast - ref) < 0.05 * abs(ref)
+
+
+def test_fused_adam_is_used_on_cpu(small_config):
+    t = make_trainer(small_config, None)
+    assert t.optimizer.defaults.get("fused") is True
