@@ -28,7 +28,8 @@ demo: install
 
 ## test: install what the tests need and run them (2 workers)
 test: install-test
-	VAEKIT_OFFLINE=1 $(PY) -m pytest -q -n 2 -m "not slow"
+	VAEKIT_OFFLINE=1 $(PY) -m pytest -q -n 2 -m "not slow and not distributed"
+	VAEKIT_OFFLINE=1 $(PY) -m pytest -q -m "distributed and not slow"
 
 ## bench-mnist: the MNIST NLL benchmark (needs MNIST in $$VAEKIT_DATA_DIR)
 bench-mnist: install
