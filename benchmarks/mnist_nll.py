@@ -14,6 +14,7 @@ reproduction of the VAE 89.78.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -26,6 +27,7 @@ from _common import machine, now, read_results, versions, write_results  # noqa:
 
 from vaekit.apps.image_data import load_image_data  # noqa: E402
 from vaekit.builders import build_vae, image_vae_description  # noqa: E402
+from vaekit.core import VAE  # noqa: E402
 from vaekit.config import build_config, load_preset  # noqa: E402
 from vaekit.metrics.likelihood import bits_per_dim, iw_nll  # noqa: E402
 from vaekit.train import Tensors, Trainer  # noqa: E402
@@ -47,6 +49,9 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--run-dir", default=None, help="default: benchmarks/runs/<preset>")
     p.add_argument("--results-name", default="mnist_nll")
+    p.add_argument("--eval-only", action="store_true",
+                   help="evaluate the model a previous invocation trained into --run-dir (training time "
+                        "and epochs are read from its metrics.jsonl)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,21 +61,27 @@ def main() -> None:
         overrides.append(f"train.threads={args.threads}")
     config = build_config(load_preset(args.preset), overrides)
     run_dir = Path(args.run_dir or Path(__file__).parent / "runs" / args.preset)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-
     data = load_image_data(config)
-    model = build_vae(image_vae_description(config.model, data.shape, data.n_classes))
-    trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
-                      progress=False, log=lambda m: print(m, flush=True))
-    trainer.callbacks.append(lambda r: print(
-        f"epoch {r['epoch'] + 1} t={r['seconds']:.0f}s train {r['train_loss']:.2f} "
-        f"val {r['val_loss']:.2f} kl {r['val_kl']:.2f} au {r['active_units']}", flush=True))
-    t0 = time.perf_counter()
-    result = trainer.fit()
-    train_seconds = time.perf_counter() - t0
-    model.save_pretrained(run_dir / "model")
-    print(f"trained {result.epochs} epochs in {train_seconds:.0f}s ({result.stopped})", flush=True)
+    if args.eval_only:
+        model = VAE.from_pretrained(run_dir / "model")
+        trainer = Trainer(model, config.train, data.train, data.val, None, progress=False)
+        history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        train_seconds, epochs = history[-1]["seconds"], len(history)
+        stopped = "time_limit" if train_seconds >= config.train.max_seconds else "see metrics.jsonl"
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        model = build_vae(image_vae_description(config.model, data.shape, data.n_classes))
+        trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
+                          progress=False, log=lambda m: print(m, flush=True))
+        trainer.callbacks.append(lambda r: print(
+            f"epoch {r['epoch'] + 1} t={r['seconds']:.0f}s train {r['train_loss']:.2f} "
+            f"val {r['val_loss']:.2f} kl {r['val_kl']:.2f} au {r['active_units']}", flush=True))
+        t0 = time.perf_counter()
+        result = trainer.fit()
+        train_seconds, epochs, stopped = time.perf_counter() - t0, result.epochs, result.stopped
+        model.save_pretrained(run_dir / "model")
+        print(f"trained {epochs} epochs in {train_seconds:.0f}s ({stopped})", flush=True)
 
     test = Tensors(data.test.x[: args.n_test])
     done = [0]
@@ -95,10 +106,10 @@ def main() -> None:
         "bits_per_dim": round(bits_per_dim(float(nll.mean()), 784), 4),
         "iw_samples": args.iw_samples,
         "n_test": len(test),
-        "epochs": result.epochs,
+        "epochs": epochs,
         "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
-        "stopped": result.stopped,
+        "stopped": stopped,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     print(row, flush=True)
