@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.fault.test_trainer_faults import make_trainer
-from vaekit.train import trainer as trainer_mod
+from vaekit.train import acceleration
 
 
 def test_compile_failure_falls_back_to_eager(small_config, monkeypatch):
@@ -29,7 +29,7 @@ def test_compile_error_at_first_call_falls_back(small_config):
         def forward(self, *a):
             raise RuntimeError("inductor failed")
 
-    wrapped = trainer_mod._compiled(torch.nn.Identity(), calls.append)
+    wrapped = acceleration.Compiled(torch.nn.Identity(), calls.append)
     wrapped.fn = Exploding()
     x = torch.ones(2)
     assert torch.equal(wrapped(x), x)
@@ -37,7 +37,7 @@ def test_compile_error_at_first_call_falls_back(small_config):
 
 
 def test_bf16_autocast_trains_to_the_same_quality(small_config):
-    if trainer_mod._autocast_dtype(small_config.train.model_copy(update={"fast": True}), torch.device("cpu")) is None:
+    if acceleration.autocast_dtype(small_config.train.model_copy(update={"fast": True}), torch.device("cpu")) is None:
         pytest.skip("this CPU has no native bf16 matmuls")
     small_config.train.epochs = 6
     ref = make_trainer(small_config, None).fit().history[-1]["val_loss"]

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,8 @@ from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
 from vaekit.errors import DataError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.latent import active_units, collapse_warning
+from vaekit.train.acceleration import Compiled, autocast_dtype, fused_adam_ok, pick_device
+from vaekit.train.console import InterruptFlag, progress_bar
 from vaekit.train.distributed import DistContext, all_reduce_sum
 from vaekit.train.checkpoint import (
     atomic_write_text,
@@ -72,28 +72,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-class _InterruptFlag:
-    """Turn the first SIGINT into a flag checked at step boundaries; a second one aborts."""
-
-    def __init__(self):
-        self.raised = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
 class Trainer:
     """Train ``model`` on ``train`` with early stopping on ``val``.
 
@@ -118,7 +96,7 @@ class Trainer:
         self.world = dist.world_size if dist else 1
         self.rank = dist.rank if dist else 0
         self.writes = dist is None or dist.is_main  # rank 0 alone writes files
-        self.device = _device(config.device, dist)
+        self.device = pick_device(config.device, dist)
         model.to(self.device)
         if dist is not None:
             from torch.nn.parallel import DistributedDataParallel
@@ -138,10 +116,10 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                          fused=_fused_adam_ok(self.device))
-        self.autocast = _autocast_dtype(config, self.device)
+                                          fused=fused_adam_ok(self.device))
+        self.autocast = autocast_dtype(config, self.device)
         if config.compile or config.fast:
-            self.net = _compiled(self.net, log)
+            self.net = Compiled(self.net, log)
         # config.batch_size is per process: a step consumes batch_size * world examples
         self.global_batch = config.batch_size * self.world
         self.steps_per_epoch = math.ceil(len(train) / self.global_batch)
@@ -386,8 +364,8 @@ class Trainer:
         started = time.perf_counter()
         history: list[dict] = []
         stopped = "epochs"
-        progress = _progress(self.progress)
-        with _InterruptFlag() as interrupt, progress:
+        progress = progress_bar(self.progress)
+        with InterruptFlag() as interrupt, progress:
             task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
             while self.epoch < cfg.epochs:
                 for group in self.optimizer.param_groups:
@@ -443,66 +421,6 @@ class Trainer:
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
 
 
-def _fused_adam_ok(device: torch.device) -> bool:
-    """Fused Adam (one kernel for all parameters) where this build has it: same maths."""
-    try:
-        probe = torch.zeros(1, device=device, requires_grad=True)
-        torch.optim.Adam([probe], fused=True)
-        return True
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _autocast_dtype(config: TrainConfig, device: torch.device):
-    """bf16 autocast when asked (or by ``fast``) and the hardware has bf16 matmuls."""
-    if config.precision != "bf16" and not config.fast:
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    supported = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    if not supported and config.precision == "bf16":
-        raise DataError("train.precision=bf16 but this CPU has no native bf16 matmuls; use fp32")
-    return torch.bfloat16 if supported else None
-
-
-class _compiled(torch.nn.Module):
-    """torch.compile of the training forward, with a clean fallback to eager execution
-    when the compiler is unavailable or fails on this model (reported once)."""
-
-    def __init__(self, net: torch.nn.Module, log: Callable[[str], None]):
-        super().__init__()
-        self.eager = net
-        self.log = log
-        try:
-            self.fn = torch.compile(net, dynamic=False)
-        except Exception as e:  # no compiler on this platform
-            self.fn = None
-            log(f"torch.compile unavailable ({type(e).__name__}: {e}); training eagerly")
-
-    def forward(self, *args):
-        if self.fn is not None:
-            try:
-                return self.fn(*args)
-            except Exception as e:  # compilation happens on the first call
-                self.fn = None
-                self.log(f"torch.compile failed ({type(e).__name__}); training eagerly")
-        return self.eager(*args)
-
-
-def _device(name: str, dist: DistContext | None) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DataError(f"train.device={name!r} but no CUDA device is available")
-        if dist is not None:
-            return torch.device("cuda", dist.local_rank)
-    return torch.device(name)
-
-
 def _save_or_explain(path: Path, tensors: dict, state: dict) -> None:
     """Atomic save; a failed write (disk full, I/O error) becomes one clear error."""
     try:
@@ -528,30 +446,3 @@ def _summary(r: dict) -> str:
     if "val_loss" in r:
         parts += [f"val {r['val_loss']:.3f}", f"KL {r['val_kl']:.2f}", f"AU {r['active_units']}"]
     return "  ".join(parts)
-
-
-class _NoProgress:
-    console = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *a, **k):
-        return 0
-
-    def update(self, *a, **k):
-        pass
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
-    )
