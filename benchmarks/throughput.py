@@ -46,27 +46,53 @@ def mnist_like(n: int) -> torch.Tensor:
         return torch.rand(n, 1, 28, 28)
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 10, device: str = "cpu") -> float:
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
     a @ b
+    _sync(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
+    _sync(device)
     return 2 * size**3 * reps / (time.perf_counter() - t)
 
 
-def vaekit_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool) -> float:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def vaekit_train(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool, device: str = "cpu"):
+    """Train the 784-400-20 VAE with the vaekit trainer; returns (model, per-epoch history)."""
     cfg = build_config({
         "model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
-        "train": {"epochs": epochs, "batch_size": batch, "lr": lr, "patience": None, "fast": fast},
+        "train": {"epochs": epochs, "batch_size": batch, "lr": lr, "patience": None, "fast": fast, "device": device},
     })
     torch.manual_seed(0)
     model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
     from vaekit.apps.image_data import dynamic_binarize
 
     trainer = Trainer(model, cfg.train, Tensors(x), None, None, dynamic_binarize, progress=False)
-    history = trainer.fit().history
+    return model.cpu(), trainer.fit().history
+
+
+def vaekit_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool, device: str = "cpu") -> float:
+    _, history = vaekit_train(x, epochs, batch, lr, fast, device)
     return statistics.median(h["samples_per_second"] for h in history[1:])  # first epoch: warm-up/compile
+
+
+def nll_delta(x: torch.Tensor, test: torch.Tensor, epochs: int, fast_batch: int, fast_lr: float, k: int) -> dict:
+    """Test IW-NLL after the same number of epochs with the default and the fast settings."""
+    from vaekit.metrics.likelihood import iw_nll
+
+    out = {}
+    for name, batch, lr, fast in (("default", 128, 1e-3, False), ("fast", fast_batch, fast_lr, True)):
+        model, _ = vaekit_train(x, epochs, batch, lr, fast)
+        out[name] = float(iw_nll(model, Tensors(test), k=k, chunk=500, batch_size=50).mean())
+        print(f"{name}: test NLL {out[name]:.3f} after {epochs} epochs", flush=True)
+    out["delta"] = out["fast"] - out["default"]
+    return out
 
 
 def pythae_vae():
@@ -97,7 +123,7 @@ def pythae_vae():
     return VAE(cfg, encoder=Encoder(), decoder=Decoder())
 
 
-def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float) -> float:
+def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, device: str = "cpu") -> float:
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
 
@@ -108,7 +134,8 @@ def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float) -> float:
     with tempfile.TemporaryDirectory() as out:
         for _ in range(epochs):  # one pipeline per epoch so that each epoch is timed alone
             tc = BaseTrainerConfig(output_dir=out, num_epochs=1, learning_rate=lr, per_device_train_batch_size=batch,
-                                   per_device_eval_batch_size=batch, no_cuda=True, steps_saving=None)
+                                   per_device_eval_batch_size=batch, no_cuda=not device.startswith("cuda"),
+                                   steps_saving=None)
             pipe = TrainingPipeline(model=model, training_config=tc)
             t = time.perf_counter()
             pipe(train_data=data, eval_data=None)
@@ -123,18 +150,29 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--fast-batch", type=int, default=1024)
+    p.add_argument("--device", default="cpu", help="cpu or cuda: the GPU variant is the same script")
+    p.add_argument("--nll-epochs", type=int, default=30, help="epochs of the fp32-vs-fast quality check (0: skip)")
+    p.add_argument("--nll-k", type=int, default=1000, help="importance samples of that check")
     args = p.parse_args()
     x = mnist_like(args.n)
     fast_lr = 1e-3 * (args.fast_batch / 128) ** 0.5  # square-root scaling with the batch
     runs: dict[str, list[float]] = {"vaekit_default": [], "vaekit_fast": [], "pythae": []}
     peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for rep in range(args.reps):
-        peaks["fp32"].append(matmul_peak(torch.float32))
-        peaks["bf16"].append(matmul_peak(torch.bfloat16))
-        runs["vaekit_default"].append(vaekit_sps(x, args.epochs, 128, 1e-3, fast=False))
-        runs["vaekit_fast"].append(vaekit_sps(x, args.epochs, args.fast_batch, fast_lr, fast=True))
-        runs["pythae"].append(pythae_sps(x, args.epochs, 128, 1e-3))
+        peaks["fp32"].append(matmul_peak(torch.float32, device=args.device))
+        peaks["bf16"].append(matmul_peak(torch.bfloat16, device=args.device))
+        runs["vaekit_default"].append(vaekit_sps(x, args.epochs, 128, 1e-3, False, args.device))
+        runs["vaekit_fast"].append(vaekit_sps(x, args.epochs, args.fast_batch, fast_lr, True, args.device))
+        runs["pythae"].append(pythae_sps(x, args.epochs, 128, 1e-3, args.device))
         print(rep, {k: round(v[-1]) for k, v in runs.items()}, flush=True)
+    quality = None
+    if args.nll_epochs:
+        from vaekit.apps.image_data import load_raw
+        from vaekit.config import DataConfig
+
+        _, _, tx, _ = load_raw(DataConfig(name="mnist"))
+        test = torch.bernoulli(torch.from_numpy(tx), generator=torch.Generator().manual_seed(1234))
+        quality = nll_delta(mnist_like(60000)[:54000], test, args.nll_epochs, args.fast_batch, fast_lr, args.nll_k)
     med = {k: statistics.median(v) for k, v in runs.items()}
     peak = {k: statistics.median(v) for k, v in peaks.items()}
     roof = {k: v / TRAIN_FLOP for k, v in peak.items()}
@@ -149,7 +187,8 @@ def main() -> None:
         "fp32_roofline_sps": round(roof["fp32"]),
         "bf16_roofline_sps": round(roof["bf16"]),
         "fast_fraction_of_bf16_roofline": round(med["vaekit_fast"] / roof["bf16"], 3),
-        "fast_nll_delta_nats": None,  # measured by time_to_quality.py (not yet written)
+        "fast_nll_delta_nats": None if quality is None else round(quality["delta"], 3),
+        "nll_check": quality,
         "samples": runs,
     }
     payload = {"benchmark": "throughput", "date": now(), "machine": machine(), "versions": versions("pythae"),
@@ -162,7 +201,10 @@ def main() -> None:
         f"| Pythae 0.1.2 | VAE + TrainingPipeline, batch 128 | {metrics['pythae_sps']} | 1.00x |",
         f"| roofline | fp32 matmul {metrics['fp32_matmul_gflops']} GFLOP/s | {metrics['fp32_roofline_sps']} | |",
         f"| roofline | bf16 matmul {metrics['bf16_matmul_gflops']} GFLOP/s | {metrics['bf16_roofline_sps']} | |",
-    ]) + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
+    ]) + ("" if quality is None else
+           f"\n\nQuality check, {args.nll_epochs} epochs on 54,000 MNIST images each, test NLL (k={args.nll_k}, "
+           f"10,000 images): fp32 default {quality['default']:.2f}, fast {quality['fast']:.2f} nats "
+           f"(delta {quality['delta']:+.2f}).") + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
     write_results("throughput", payload, md)
     print(md)
 
