@@ -55,6 +55,8 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="override a setting: --set train.epochs=20")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="shortcut for --set train.epochs=N")] = None,
     conditional: Annotated[bool, typer.Option(help="conditional VAE on the labels (Sohn et al. 2015)")] = False,
+    skip_nonfinite: Annotated[Optional[int], typer.Option(
+        help="skip up to N batches with a NaN/inf loss or gradient instead of stopping at the first")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -75,6 +77,8 @@ def train(
         overrides.append(f"train.epochs={epochs}")
     if conditional:
         overrides.append("model.conditional=true")
+    if skip_nonfinite is not None:
+        overrides.append(f"train.skip_nonfinite={skip_nonfinite}")
     run_dir = out or Path("runs") / Path(preset).stem
     dist = distributed.from_env()
     if dist is not None and distributed.restart_count() > 0:
