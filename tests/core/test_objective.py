@@ -131,3 +131,15 @@ def test_iwae_training_objective_is_a_bound():
     out = model.iwae_loss(x, k=20)
     out.loss.backward()
     assert out.elbo.shape == (16,) and torch.isfinite(out.loss)
+
+
+def test_bernoulli_log_prob_stays_fp32_under_bf16_autocast():
+    from vaekit.core import BernoulliLikelihood
+
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.rand(8, 784))
+    logits = torch.randn(8, 784) * 3
+    ref = BernoulliLikelihood().log_prob(x, logits)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = BernoulliLikelihood().log_prob(x, logits)
+    assert got.dtype == torch.float32 and torch.allclose(got, ref, atol=1e-3)

@@ -108,3 +108,18 @@ def test_truncated_and_foreign_files_are_detected(tmp_path):
     save_file({"w": torch.ones(1)}, path)  # valid safetensors, not a vaekit checkpoint
     with pytest.raises(ModelFileError, match="not a vaekit checkpoint"):
         load_state(path)
+
+
+def test_valid_files_whose_header_length_looks_like_a_pickle_load(tmp_path):
+    """A safetensors header length with low byte 0x80 is not a pickle."""
+    from safetensors.torch import load_file
+
+    hits = 0
+    for pad in range(64):
+        path = tmp_path / f"c{pad}.safetensors"
+        save_state(path, {"w": torch.zeros(3)}, {"pad": "x" * pad})
+        first = path.read_bytes()[:1]
+        hits += first == b"\x80"
+        tensors, state = load_state(path)
+        assert state["pad"] == "x" * pad and torch.equal(tensors["w"], load_file(path)["w"])
+    assert hits > 0  # the case that used to be refused was met

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.distributed
 
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-COMMON = ["--set", "data.limit=512", "--set", "model.latent_dim=4", "--set", "model.hidden=[32]",
+COMMON = ["--set", "model.latent_dim=4", "--set", "model.hidden=[32]",
           "--set", "train.patience=null", "--set", "train.lr=0.003", "--no-progress"]
 
 
@@ -41,10 +41,14 @@ def losses(run):
     return [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
-    one = single(["digits", "--epochs", "4", "--out", str(tmp_path / "one"), "--set", "train.batch_size=64", *COMMON])
+@pytest.mark.parametrize("limit", [512, 65])  # 65 = 64 + 1: the last global batch leaves rank 1 empty
+def test_two_processes_match_one_process_with_the_global_batch(tmp_path, limit):
+    size = ["--set", f"data.limit={limit}"]
+    one = single(["digits", "--epochs", "4", "--out", str(tmp_path / "one"), "--set", "train.batch_size=64",
+                  *COMMON, *size])
     assert one.returncode == 0, one.stderr[-2000:]
-    two = torchrun(2, ["digits", "--epochs", "4", "--out", str(tmp_path / "two"), "--set", "train.batch_size=32", *COMMON])
+    two = torchrun(2, ["digits", "--epochs", "4", "--out", str(tmp_path / "two"), "--set", "train.batch_size=32",
+                       *COMMON, *size])
     assert two.returncode == 0, two.stderr[-3000:] + two.stdout[-2000:]
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(a) == len(b) == 4
@@ -60,9 +64,9 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
 
 def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
     args = ["digits", "--epochs", "25", "--out", str(tmp_path / "elastic"), "--set", "train.batch_size=16",
-            "--set", "train.checkpoint_every=5", *COMMON]
+            "--set", "train.checkpoint_every=5", "--set", "data.limit=512", *COMMON]
     ref = torchrun(2, ["digits", "--epochs", "25", "--out", str(tmp_path / "ref"), "--set", "train.batch_size=16",
-                       "--set", "train.checkpoint_every=5", *COMMON])
+                       "--set", "train.checkpoint_every=5", "--set", "data.limit=512", *COMMON])
     assert ref.returncode == 0, ref.stderr[-2000:]
     cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "--max-restarts=3", "-m", "vaekit", "train", *args]
     proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -29,8 +29,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f:  # owns fd from here on: closed on every path
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -66,15 +66,21 @@ def save_state(path: str | Path, tensors: dict[str, torch.Tensor], state: dict) 
 
 
 def _refuse_non_safetensors(raw: bytes, path: Path) -> None:
+    """Accept a well-formed safetensors prefix; otherwise say what the file is.
+
+    A safetensors file starts with its header length (8 bytes, little-endian) followed by
+    a JSON header, so a length that fits the file and a '{' after it come first: the
+    length's first byte can be 0x80, like a pickle's, in perfectly good files.
+    """
+    if len(raw) >= 9:
+        header_len = int.from_bytes(raw[:8], "little")
+        if 0 < header_len and 8 + header_len <= len(raw) and raw[8:9] == b"{":
+            return
     if raw[:1] == b"\x80" or raw[:2] in (b"(d", b"}q", b"(l"):
         raise ModelFileError(f"{path} is a Python pickle, not safetensors; refused (never unpickled)")
     if raw[:4] == b"PK\x03\x04":
         raise ModelFileError(f"{path} is a zip archive (torch.save format), not safetensors; refused")
-    if len(raw) < 8:
-        raise ModelFileError(f"{path} is truncated ({len(raw)} bytes)")
-    header_len = int.from_bytes(raw[:8], "little")
-    if header_len <= 0 or 8 + header_len > len(raw):
-        raise ModelFileError(f"{path} is truncated or corrupted (header of {header_len} bytes, file of {len(raw)})")
+    raise ModelFileError(f"{path} is truncated or corrupted (not a complete safetensors file, {len(raw)} bytes)")
 
 
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -253,8 +253,13 @@ class Trainer:
         k = self.config.iwae_k if self.config.objective == "iwae" else 0
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = self.net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
-        # DDP averages gradients over ranks; weight each rank by its share of the batch
-        loss = out.loss * (x.shape[0] * self.world / n_global)
+        # DDP averages gradients over ranks; weight each rank by its share of the batch. A
+        # rank with no example in a short last batch still joins the all-reduce, with zeros
+        n_local = x.shape[0]
+        if n_local:
+            loss = out.loss * (n_local * self.world / n_global)
+        else:
+            loss = sum(p.sum() for p in self.model.parameters()) * 0.0
         (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
         grad_norm = torch.tensor(math.nan)
         if not bad_loss:
@@ -266,6 +271,9 @@ class Trainer:
         else:
             self.optimizer.step()
             n = x.shape[0]
+            if n == 0:
+                self.global_step += 1
+                return
             self.sums["loss"] += float(out.loss.detach()) * n
             self.sums["elbo"] += float(out.elbo.detach().sum())
             self.sums["kl"] += float(out.kl.detach().sum())
