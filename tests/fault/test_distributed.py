@@ -62,6 +62,7 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path, limit):
     assert (tmp_path / "two" / "figures" / "samples.png").is_file()
 
 
+@pytest.mark.flaky(reruns=1)  # gloo's TCP rendezvous on a loaded 2-core machine can time out
 def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
     args = ["digits", "--epochs", "25", "--out", str(tmp_path / "elastic"), "--set", "train.batch_size=16",
             "--set", "train.checkpoint_every=5", "--set", "data.limit=512", *COMMON]
@@ -77,7 +78,7 @@ def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
     workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert workers, "no worker processes found"
     os.kill(int(workers[-1]), signal.SIGKILL)
-    out, _ = proc.communicate(timeout=600)
+    out, _ = proc.communicate(timeout=420)
     assert proc.returncode == 0, out[-3000:]
     lines = losses(tmp_path / "elastic")
     assert [r["epoch"] for r in lines] == list(range(25))

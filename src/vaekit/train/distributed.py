@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+
+COLLECTIVE_TIMEOUT_S = int(os.environ.get("VAEKIT_DIST_TIMEOUT", "60"))
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ def from_env(backend: str | None = None) -> DistContext | None:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        # a short timeout: a peer that died mid-collective makes the others fail within a
+        # minute (and torchrun restart them) instead of waiting the default 30 minutes
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     if backend == "nccl":
         torch.cuda.set_device(local)
     return DistContext(rank, world, local, backend)
