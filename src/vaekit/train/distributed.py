@@ -51,7 +51,12 @@ def from_env(backend: str | None = None) -> DistContext | None:
     if not dist.is_initialized():
         # a short timeout: a peer that died mid-collective makes the others fail within a
         # minute (and torchrun restart them) instead of waiting the default 30 minutes
-        dist.init_process_group(backend=backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+        timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
+        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+        # each restart gets its own key space: a store that outlives a failed attempt must
+        # not hand the new workers the dead workers' gloo addresses (connect timeouts)
+        store = dist.PrefixStore(f"vaekit/attempt_{restart_count()}", store)
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout)
     if backend == "nccl":
         torch.cuda.set_device(local)
     return DistContext(rank, world, local, backend)
