@@ -32,8 +32,16 @@ def register(kind: str):
     return wrap
 
 
+# kinds whose builder lives in an application package, imported on first use
+LAZY_BUILDERS = {"multvae": "vaekit.recommend.model"}
+
+
 def build_vae(description: dict) -> VAE:
     kind = description.get("kind")
+    if kind not in BUILDERS and kind in LAZY_BUILDERS:
+        import importlib
+
+        importlib.import_module(LAZY_BUILDERS[kind])
     if kind not in BUILDERS:
         raise ModelFileError(f"unknown model kind {kind!r} in config; known: {sorted(BUILDERS)}")
     return BUILDERS[kind](description)

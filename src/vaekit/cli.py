@@ -18,6 +18,7 @@ from rich.table import Table
 
 from vaekit.config import RunConfig, build_config, load_preset, preset_names
 from vaekit.errors import TrainingInterrupted, VaekitError
+from vaekit.recommend.cli import app as recommend_app
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +44,7 @@ TRAIN_EPILOG = (
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Variational autoencoders: train, evaluate, sample, encode.")
+app.add_typer(recommend_app, name="recommend")
 
 RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
 

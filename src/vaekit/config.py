@@ -73,6 +73,8 @@ class TrainConfig(_Strict):
     )
     grad_clip: float | None = Field(100.0, gt=0, description="max gradient norm; null = off")
     patience: PositiveInt | None = Field(10, description="early stopping patience in epochs; null = off")
+    monitor: str = Field("val_loss", description="epoch metric that early stopping and the best checkpoint follow")
+    monitor_mode: Literal["min", "max"] = Field("min", description="whether a lower or a higher monitor is better")
     objective: Literal["elbo", "iwae"] = "elbo"
     iwae_k: PositiveInt = Field(5, description="samples of the IWAE training objective")
     beta: BetaConfig = BetaConfig()

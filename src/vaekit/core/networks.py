@@ -65,6 +65,24 @@ class MLPEncoder(nn.Module):
         return self.head(self.body(_with_cond(x.flatten(1).float(), cond)))
 
 
+class BagEncoder(nn.Module):
+    """Encoder for a bag of items (Liang et al. 2018, Mult-VAE): the user's item vector is
+    L2-normalised, then input dropout (rate ``dropout``, training only) hides items, then
+    an MLP (tanh in the paper) gives the mean and log-variance of q(z|x)."""
+
+    def __init__(self, n_items: int, hidden, latent_dim: int, dropout: float = 0.5, activation: str = "tanh"):
+        super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = nn.Dropout(dropout)
+        self.body = mlp([n_items, *hidden], activation, final_activation=True)
+        self.head = GaussianHead(hidden[-1] if hidden else n_items, latent_dim)
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        x = F.normalize(x.float(), dim=-1)
+        return self.head(self.body(self.dropout(x)))
+
+
 class MLPDecoder(nn.Module):
     autoregressive = False
 

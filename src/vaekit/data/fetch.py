@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from vaekit.data.registry import DatasetSpec, get_spec
@@ -79,7 +80,20 @@ def verify(path: Path, expected: str) -> None:
     _remember(path, digest)
 
 
-def _download(urls: list[str], dest: Path, expected: str) -> None:
+def _extract_member(archive: Path, member: str, dest: str) -> None:
+    """Replace the downloaded zip at ``archive`` by its file ``member`` (written to ``dest``)."""
+    with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(dest + ".member", "wb") as out:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            out.write(block)
+    os.replace(dest + ".member", dest)
+
+
+def _download(urls: list[str], dest: Path, expected: str, member: str | None = None) -> None:
+    """Fetch ``dest`` from the first mirror that serves it with sha256 ``expected``.
+
+    With ``member``, each URL is a zip archive (the upstream form of e.g. MovieLens) and
+    the checksum is that of the extracted member.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in urls:
@@ -90,6 +104,8 @@ def _download(urls: list[str], dest: Path, expected: str) -> None:
                     out.write(block)
                 out.flush()
                 os.fsync(out.fileno())
+            if member is not None:
+                _extract_member(Path(tmp), member, tmp)
             digest = sha256_of(Path(tmp))
             if digest != expected:
                 raise ChecksumError(f"{url}: sha256 {digest[:16]}... != {expected[:16]}...")
@@ -98,8 +114,9 @@ def _download(urls: list[str], dest: Path, expected: str) -> None:
         except Exception as e:  # try the next mirror
             errors.append(f"{url}: {e}")
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for leftover in (tmp, tmp + ".member"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
     raise DataError(f"could not download {dest.name}: " + "; ".join(errors))
 
 
@@ -120,7 +137,7 @@ def fetch(name: str | DatasetSpec, download: bool = True) -> dict[str, Path]:
                     "point VAEKIT_DATA_DIR at a folder holding it"
                 )
             path = cache_dir() / spec.folder / fname
-            _download(spec.urls[fname], path, digest)
+            _download(spec.urls[fname], path, digest, spec.zip_members.get(fname))
         verify(path, digest)
         found[fname] = path
     return found

@@ -18,6 +18,7 @@ class DatasetSpec:
     folder: str  # sub-folder of the data directory
     files: dict[str, str]  # file name -> sha256
     urls: dict[str, list[str]] = field(default_factory=dict)  # file name -> mirrors, in order
+    zip_members: dict[str, str] = field(default_factory=dict)  # file name -> its path in the zip at urls
     licence: str = ""
     citation: str = ""
 
@@ -34,6 +35,12 @@ _MNIST_FILES = {
     "t10k-labels-idx1-ubyte.gz": "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
 }
 
+_ML100K_ZIP = ["https://files.grouplens.org/datasets/movielens/ml-100k.zip"]
+_ML100K_FILES = {
+    "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+    "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+}
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist",
@@ -42,6 +49,15 @@ DATASETS: dict[str, DatasetSpec] = {
         urls={f: [m + f for m in _MNIST_MIRRORS] for f in _MNIST_FILES},
         licence="CC BY-SA 3.0 (LeCun & Cortes)",
         citation="LeCun, Bottou, Bengio & Haffner 1998",
+    ),
+    "ml-100k": DatasetSpec(
+        name="ml-100k",
+        folder="ml-100k",
+        files=_ML100K_FILES,
+        urls={f: _ML100K_ZIP for f in _ML100K_FILES},
+        zip_members={f: f"ml-100k/{f}" for f in _ML100K_FILES},
+        licence="GroupLens research licence: research use, no redistribution",
+        citation="Harper & Konstan 2015, The MovieLens Datasets",
     ),
 }
 

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
-from vaekit.errors import DataError, NonFiniteError, RunDirError, TrainingInterrupted
+from vaekit.errors import ConfigError, DataError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.latent import active_units, collapse_warning
 from vaekit.train.acceleration import Compiled, autocast_dtype, fused_adam_ok, pick_device
 from vaekit.train.console import InterruptFlag, progress_bar
@@ -66,7 +66,7 @@ class Tensors:
 class TrainResult:
     epochs: int
     steps: int
-    best_val_loss: float
+    best_val_loss: float  # the best monitored value as a loss (negated when monitor_mode is "max")
     seconds: float
     stopped: str  # "epochs" | "early_stopping" | "time_limit"
     history: list[dict] = field(default_factory=list)
@@ -87,6 +87,7 @@ class Trainer:
         run_dir: str | Path | None = None,
         transform: Transform | None = None,
         callbacks: list[Callable[[dict], None]] | None = None,
+        evaluators: list[Callable[[VAE], dict]] | None = None,
         progress: bool = True,
         log: Callable[[str], None] = print,
         dist: DistContext | None = None,
@@ -113,6 +114,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.transform = transform
         self.callbacks = list(callbacks or [])
+        self.evaluators = list(evaluators or [])
         self.progress = progress
         self.log = log
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
@@ -339,12 +341,18 @@ class Trainer:
             "skipped": self.skipped,
         }
         record.update(self.validate())
+        for evaluate in self.evaluators:  # application metrics, e.g. NDCG@100 on validation users
+            was_training = self.model.training
+            self.model.eval()
+            with torch.no_grad():
+                record.update(evaluate(self.model))
+            self.model.train(was_training)
         record["seconds"] = round(self.elapsed + time.perf_counter() - started, 3)
         record["samples_per_second"] = round(sums["n"] / self.step_seconds, 1) if self.step_seconds else None
         self.step_seconds = 0.0
         if record.get("collapse"):
             self.log(f"warning: epoch {self.epoch + 1}: {record['collapse']}")
-        monitored = record.get("val_loss", record["train_loss"])
+        monitored = self._monitored(record)
         if monitored < self.best_val:
             self.best_val = monitored
             self.bad_epochs = 0
@@ -357,6 +365,16 @@ class Trainer:
         for cb in self.callbacks:
             cb(record)
         return record
+
+    def _monitored(self, record: dict) -> float:
+        """The followed metric as a loss (lower is better); val_loss falls back to train_loss."""
+        key = self.config.monitor
+        if key == "val_loss" and key not in record:
+            key = "train_loss"
+        if key not in record:
+            raise ConfigError(f"train.monitor: no epoch metric {key!r}; available: {', '.join(sorted(record))}")
+        value = float(record[key])
+        return -value if self.config.monitor_mode == "max" else value
 
     def fit(self, resume: bool = False) -> TrainResult:
         cfg = self.config

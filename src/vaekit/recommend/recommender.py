@@ -1,0 +1,302 @@
+"""``MultVAERecommender``: fit on a user-item matrix, recommend from any user's history.
+
+The model sees a user only through their history (the fold-in vector), so a fitted model
+recommends for new users without retraining, which is the strong-generalization setting
+of Liang et al. 2018. Training is the shared :class:`vaekit.train.Trainer`; when
+validation users are given, early stopping and the best checkpoint follow NDCG@100 on
+them (the paper's model selection) instead of the validation loss.
+
+Files: a run directory holds ``config.json`` + ``model.safetensors`` (the VAE),
+``recommender.json`` (item and user ids, item popularity, settings, data report) and
+``histories.safetensors`` (the training users' items, CSR arrays). No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors.numpy import save as save_numpy
+
+from vaekit.builders import build_vae
+from vaekit.config import BetaConfig, TrainConfig
+from vaekit.data.ratings import Interactions
+from vaekit.errors import DataError, ModelFileError
+from vaekit.io import from_pretrained, save_pretrained
+from vaekit.recommend.metrics import mask_seen, ndcg_at_k, top_k
+from vaekit.recommend.model import multvae_description
+from vaekit.train import Tensors, Trainer
+from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors
+
+META_FILE = "recommender.json"
+HISTORY_FILE = "histories.safetensors"
+
+
+@dataclass
+class Recommendation:
+    items: list[str]
+    scores: list[float]
+    unknown: list[str] = field(default_factory=list)  # history items not in the catalogue (ignored)
+    note: str = ""
+
+
+def _as_csr(x, what: str) -> sp.csr_matrix:
+    if isinstance(x, Interactions):
+        x = x.matrix
+    if sp.issparse(x):
+        m = sp.csr_matrix(x, dtype=np.float32)
+    else:
+        arr = np.asarray(x)
+        if arr.ndim != 2:
+            raise DataError(f"{what}: expected a 2-D users x items matrix, got shape {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise DataError(f"{what}: expected numbers, got dtype {arr.dtype}")
+        m = sp.csr_matrix(arr.astype(np.float32))
+    if m.nnz and (not np.all(np.isfinite(m.data)) or (m.data < 0).any()):
+        raise DataError(f"{what}: interactions must be finite and >= 0")
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    return m
+
+
+class MultVAERecommender:
+    """Mult-VAE (``variant="vae"``) or Mult-DAE (``"dae"``), Liang et al. 2018.
+
+    Defaults are the paper's: network [I-600-200-600-I] with tanh, input dropout 0.5, Adam
+    lr 1e-3, batch 500, beta annealed linearly from 0 to ``beta_cap`` = 0.2 (over
+    ``anneal_epochs``, default all of training).
+    """
+
+    def __init__(self, variant: str = "vae", hidden: Iterable[int] = (600,), latent_dim: int = 200,
+                 dropout: float = 0.5, beta_cap: float = 0.2, anneal_epochs: float | None = None,
+                 epochs: int = 200, batch_size: int = 500, lr: float = 1e-3, weight_decay: float = 0.0,
+                 patience: int | None = None, seed: int = 0, progress: bool = False,
+                 log: Callable[[str], None] | None = None):
+        if variant not in ("vae", "dae"):
+            raise DataError(f"variant must be 'vae' or 'dae', got {variant!r}")
+        self.variant, self.hidden, self.latent_dim = variant, [int(h) for h in hidden], int(latent_dim)
+        self.dropout, self.beta_cap, self.anneal_epochs = float(dropout), float(beta_cap), anneal_epochs
+        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        self.patience, self.seed, self.progress = patience, seed, progress
+        self.log = log or (lambda _msg: None)
+        self.model = None
+        self.item_ids: np.ndarray | None = None
+        self.user_ids: np.ndarray | None = None
+        self.histories: sp.csr_matrix | None = None
+        self.item_popularity: np.ndarray | None = None
+        self.report: dict = {}
+        self.history: list[dict] = []
+
+    # -- training ----------------------------------------------------------------------
+    def train_config(self, monitor: str = "val_loss") -> TrainConfig:
+        anneal = self.epochs if self.anneal_epochs is None else self.anneal_epochs
+        beta = (BetaConfig(schedule="constant", value=0.0) if self.variant == "dae" else
+                BetaConfig(schedule="linear", value=self.beta_cap, start=0.0, warmup_epochs=anneal))
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, patience=self.patience, beta=beta, seed=self.seed,
+                           grad_clip=None, monitor=monitor, monitor_mode="max" if monitor != "val_loss" else "min")
+
+    def fit(self, interactions, validation: tuple | None = None, run_dir: str | Path | None = None,
+            item_ids=None, user_ids=None) -> "MultVAERecommender":
+        """Train on a users x items matrix (an :class:`Interactions`, SciPy sparse or dense).
+
+        ``validation`` = (fold_in, held_out) matrices of validation users over the same
+        items: NDCG@100 on them is computed every epoch and selects the best epoch.
+        """
+        if isinstance(interactions, Interactions):
+            item_ids = interactions.item_ids if item_ids is None else item_ids
+            user_ids = interactions.user_ids if user_ids is None else user_ids
+            self.report = dict(interactions.report)
+        x = _as_csr(interactions, "interactions")
+        n_users, n_items = x.shape
+        if n_users == 0 or n_items == 0 or x.nnz == 0:
+            raise DataError(f"interactions: nothing to learn from ({n_users} users, {n_items} items, {x.nnz} interactions)")
+        self.item_ids = np.asarray(item_ids if item_ids is not None else np.arange(n_items)).astype(str)
+        self.user_ids = np.asarray(user_ids if user_ids is not None else np.arange(n_users)).astype(str)
+        if len(self.item_ids) != n_items or len(self.user_ids) != n_users:
+            raise DataError(f"{len(self.item_ids)} item ids / {len(self.user_ids)} user ids for a "
+                            f"{n_users} x {n_items} matrix")
+        self.histories = x
+        self.item_popularity = np.asarray(x.sum(0)).ravel() / n_users
+        torch.manual_seed(self.seed)
+        self.model = build_vae(multvae_description(n_items, self.variant, self.hidden, self.latent_dim, self.dropout))
+        train = Tensors(torch.from_numpy(x.toarray().astype(np.uint8)))
+        val, evaluators, monitor = None, [], "val_loss"
+        if validation is not None:
+            fold_in, held_out = (_as_csr(m, "validation") for m in validation)
+            if fold_in.shape[1] != n_items or held_out.shape != fold_in.shape:
+                raise DataError(f"validation matrices {fold_in.shape} / {held_out.shape} do not match "
+                                f"{n_items} items")
+            val = Tensors(torch.from_numpy(fold_in.toarray().astype(np.uint8)))
+            evaluators = [lambda model: {"val_ndcg_100": float(np.mean(ndcg_at_k(
+                mask_seen(self._scores(model, fold_in), fold_in), held_out, 100)))}]
+            monitor = "val_ndcg_100"
+        with tempfile.TemporaryDirectory(prefix="vaekit-rec-") as tmp:
+            trainer = Trainer(self.model, self.train_config(monitor), train, val, run_dir or tmp,
+                              evaluators=evaluators, progress=self.progress, log=self.log)
+            result = trainer.fit()
+        self.history = result.history
+        self.model.cpu().eval()
+        return self
+
+    # -- scoring -----------------------------------------------------------------------
+    @staticmethod
+    @torch.no_grad()
+    def _scores(model, histories: sp.csr_matrix, batch: int = 2000) -> np.ndarray:
+        was = model.training
+        model.eval()
+        out = []
+        for i in range(0, histories.shape[0], batch):
+            x = torch.from_numpy(histories[i:i + batch].toarray())
+            out.append(model.decode(model.encode(x).mean).float().numpy())  # logits: same order as softmax
+        model.train(was)
+        return np.concatenate(out) if out else np.zeros((0, histories.shape[1]), np.float32)
+
+    def _check_fitted(self):
+        if self.model is None:
+            raise DataError("this recommender is not fitted: call fit() or load() first")
+
+    def score(self, histories) -> np.ndarray:
+        """Unnormalised scores (decoder logits) of every item for each history row."""
+        self._check_fitted()
+        h = _as_csr(histories, "histories")
+        if h.shape[1] != len(self.item_ids):
+            raise DataError(f"histories have {h.shape[1]} items, the model has {len(self.item_ids)}")
+        return self._scores(self.model, h)
+
+    def recommend_all(self, histories, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item indices and scores for every row of ``histories`` (batch scoring)."""
+        self._check_k(k)
+        h = _as_csr(histories, "histories")
+        s = self.score(h)
+        if exclude_seen:
+            s = mask_seen(s, h)
+        idx = top_k(s, k)
+        return idx, np.take_along_axis(s, idx, 1)
+
+    def _check_k(self, k: int, exclude: int = 0) -> None:
+        n = len(self.item_ids)
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise DataError(f"k must be a positive integer, got {k!r}")
+        if k > n - exclude:
+            raise DataError(f"k = {k} is larger than the {n - exclude} items that can be recommended "
+                            f"(catalogue {n}, excluded {exclude})")
+
+    def history_vector(self, items: Iterable) -> tuple[sp.csr_matrix, list[str]]:
+        """A one-row history over the catalogue; unknown item ids are returned, not used."""
+        self._check_fitted()
+        index = {v: i for i, v in enumerate(self.item_ids)}
+        cols, unknown = [], []
+        for it in items:
+            key = str(it).strip()
+            if key in index:
+                cols.append(index[key])
+            elif key:
+                unknown.append(key)
+        cols = sorted(set(cols))
+        row = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), int), cols)),
+                            shape=(1, len(self.item_ids)))
+        return row, unknown
+
+    def recommend(self, user_history: Iterable, k: int = 10, exclude_seen: bool = True) -> Recommendation:
+        """The k best items for a history of item ids (original ids, as in the training file).
+
+        Unknown ids are ignored and listed in ``unknown``. An empty history (or one with only
+        unknown items) falls back to the most popular items of the training data.
+        """
+        row, unknown = self.history_vector(user_history)
+        self._check_k(k, row.nnz if exclude_seen else 0)
+        note = f"{len(unknown)} unknown item(s) ignored" if unknown else ""
+        if row.nnz == 0:
+            scores = self.item_popularity.astype(np.float64)[None]
+            note = (note + "; " if note else "") + "empty history: most popular items"
+        else:
+            scores = self.score(row)
+        if exclude_seen:
+            scores = mask_seen(scores, row)
+        idx = top_k(scores, k)[0]
+        return Recommendation([str(self.item_ids[i]) for i in idx], [float(scores[0, i]) for i in idx], unknown, note)
+
+    def recommend_user(self, user_id, k: int = 10, exclude_seen: bool = True) -> Recommendation:
+        """Recommendations for a user of the training data, from their saved history."""
+        self._check_fitted()
+        where = np.flatnonzero(self.user_ids == str(user_id))
+        if len(where) == 0:
+            raise DataError(f"unknown user id {user_id!r} (the model knows {len(self.user_ids)} users)")
+        row = self.histories[where[0]]
+        return self.recommend([self.item_ids[i] for i in row.indices], k, exclude_seen)
+
+    def similar_items(self, item, k: int = 10) -> Recommendation:
+        """Items whose output embeddings (rows of the decoder's last layer) are closest by cosine."""
+        self._check_fitted()
+        self._check_k(k, 1)
+        index = np.flatnonzero(self.item_ids == str(item))
+        if len(index) == 0:
+            raise DataError(f"unknown item id {item!r}")
+        last = [m for m in self.model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        emb = torch.nn.functional.normalize(last.weight.detach(), dim=1).numpy()
+        sims = emb @ emb[index[0]]
+        sims[index[0]] = -np.inf
+        idx = top_k(sims[None], k)[0]
+        return Recommendation([str(self.item_ids[i]) for i in idx], [float(sims[i]) for i in idx])
+
+    # -- files -------------------------------------------------------------------------
+    def params(self) -> dict:
+        return {"variant": self.variant, "hidden": self.hidden, "latent_dim": self.latent_dim,
+                "dropout": self.dropout, "beta_cap": self.beta_cap, "anneal_epochs": self.anneal_epochs,
+                "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model and its id maps (weights first, the JSON that points at them last)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_pretrained(self.model, directory)
+        h = self.histories
+        atomic_write_bytes(directory / HISTORY_FILE, save_numpy({
+            "indptr": h.indptr.astype(np.int64), "indices": h.indices.astype(np.int64),
+            "shape": np.array(h.shape, np.int64), "item_popularity": self.item_popularity.astype(np.float64)}))
+        meta = {"params": self.params(), "item_ids": self.item_ids.tolist(), "user_ids": self.user_ids.tolist(),
+                "report": self.report, "history": self.history}
+        atomic_write_text(directory / META_FILE, json.dumps(meta))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "MultVAERecommender":
+        directory = Path(directory)
+        path = directory / META_FILE
+        try:
+            meta = json.loads(path.read_text())
+            params = {k: v for k, v in meta["params"].items() if k in cls.__init__.__code__.co_varnames}
+            rec = cls(**params)
+            rec.item_ids = np.asarray(meta["item_ids"], dtype=str)
+            rec.user_ids = np.asarray(meta["user_ids"], dtype=str)
+            rec.report, rec.history = meta.get("report", {}), meta.get("history", [])
+        except FileNotFoundError:
+            raise ModelFileError(f"{path} is missing: {directory} is not a recommender run directory") from None
+        except (ValueError, KeyError, TypeError, DataError) as e:
+            raise ModelFileError(f"{path}: not a valid recommender description ({e})") from None
+        rec.model = from_pretrained(directory)
+        tensors, _ = load_tensors(directory / HISTORY_FILE)  # refuses pickles, names damaged files
+        try:
+            arrays = {k: tensors[k].numpy() for k in ("indptr", "indices", "shape", "item_popularity")}
+        except KeyError as e:
+            raise ModelFileError(f"{directory / HISTORY_FILE}: no array {e}") from None
+        shape = tuple(int(v) for v in arrays["shape"])
+        if shape != (len(rec.user_ids), len(rec.item_ids)):
+            raise ModelFileError(f"{directory / HISTORY_FILE}: shape {shape} does not match the id lists")
+        rec.histories = sp.csr_matrix((np.ones(len(arrays["indices"]), np.float32), arrays["indices"],
+                                       arrays["indptr"]), shape=shape)
+        rec.item_popularity = arrays["item_popularity"]
+        if rec.model.config.get("n_items") != len(rec.item_ids):
+            raise ModelFileError(f"{directory}: the model has {rec.model.config.get('n_items')} items, "
+                                 f"{META_FILE} lists {len(rec.item_ids)}")
+        return rec

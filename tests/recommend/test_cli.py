@@ -1,0 +1,62 @@
+"""`vaekit recommend fit|top|similar` on a generated ratings file."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vaekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def ratings(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    lines = ["user_id,movie,stars"]
+    for u in range(80):
+        base = 0 if u % 2 == 0 else 20
+        for i in rng.choice(20, 8, replace=False):
+            lines.append(f"u{u},m{base + i},{rng.integers(1, 6)}")
+    lines.append("u0,m0,5")  # a duplicate
+    path = tmp_path_factory.mktemp("data") / "ratings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(ratings, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "rec"
+    code = main(["recommend", "fit", str(ratings), "--out", str(out), "--user-col", "user_id", "--item-col", "movie",
+                 "--rating-col", "stars", "--min-rating", "1", "--epochs", "5", "--batch-size", "16", "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_a_run_directory(run):
+    for name in ("config.json", "model.safetensors", "recommender.json", "histories.safetensors",
+                 "metrics.jsonl", "README.md"):
+        assert (run / name).is_file(), name
+    assert "val_ndcg_100" in json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+
+
+def test_top_and_similar(run, capsys):
+    assert main(["recommend", "top", str(run), "--user-history", "m1,m2,unknown-item", "-k", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["items"]) == 3 and out["unknown"] == ["unknown-item"]
+    assert main(["recommend", "similar", str(run), "m1", "-k", "2"]) == 0
+    assert "items similar to m1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["top", "RUN", "--user-history", "m1", "-k", "0"], "k must be a positive integer"),
+    (["top", "RUN", "--user-history", "m1", "-k", "100000"], "larger than"),
+    (["top", "RUN"], "exactly one of"),
+    (["top", "RUN", "--user", "nobody"], "unknown user id"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "item"], "no item column 'item'"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
+      "--min-rating", "9"], "no interactions left"),
+])
+def test_bad_input_exits_2_with_a_message(run, ratings, tmp_path, capsys, args, message):
+    args = [str(run) if a == "RUN" else str(ratings) if a == "RATINGS" else str(tmp_path / "o") if a == "OUT" else a
+            for a in args]
+    assert main(["recommend", *args]) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
