@@ -6,6 +6,7 @@ with code 2; Ctrl-C during training leaves a resumable checkpoint and exits with
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def _config_reference(model: type[BaseModel] = RunConfig, prefix: str = "") -> l
             lines += _config_reference(ann, f"{prefix}{name}.")
         else:
             desc = f" - {field.description}" if field.description else ""
-            lines.append(f"{prefix}{name} = {field.default!r}{desc}")
+            lines.append(f"{prefix}{name} = {field.get_default(call_default_factory=True)!r}{desc}")
     return lines
 
 
@@ -264,6 +265,55 @@ def encode(
     z = encode_file(model, data, read_config(run)["data_shape"])
     np.save(out, z, allow_pickle=False)
     console.print(f"wrote {out} {z.shape}")
+
+
+@app.command()
+def tune(
+    preset: Annotated[str, typer.Argument(help="preset (or YAML file) with a 'search:' section; 'report' shows a study")],
+    trials: Annotated[int, typer.Option(help="finished trials the study should hold")] = 20,
+    storage: Annotated[str, typer.Option(help="Optuna storage URL (sqlite:///tune.db, postgresql://...)")] = "sqlite:///tune.db",
+    study: Annotated[Optional[str], typer.Option(help="study name (default: the preset's name)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for trial run directories and best/ (report: plots)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="fixed override for every trial: --set train.epochs=20")] = [],
+    timeout: Annotated[Optional[float], typer.Option(help="stop starting trials after this many seconds")] = None,
+    jobs: Annotated[int, typer.Option(help="worker processes sharing the study")] = 1,
+    iw_samples: Annotated[int, typer.Option(help="importance samples of the validation IW-NLL objective")] = 100,
+    pruner: Annotated[str, typer.Option(help="median | hyperband | none")] = "median",
+    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+):
+    """Hyperparameter search with Optuna (TPE + pruning); resumable, shareable through --storage.
+
+    `vaekit tune report --storage URL --study NAME [--out DIR]` prints the trials as a
+    Markdown table and writes Optuna's plots to DIR.
+    """
+    from vaekit import tune as tuning
+
+    if preset == "report":
+        if study is None:
+            raise typer.BadParameter("report needs --study NAME", param_hint="--study")
+        console.print(tuning.report(storage, study, out), highlight=False, markup=False)
+        return
+    name = study or Path(preset).stem
+    base = load_preset(preset)
+    for o in set_:
+        from vaekit.config import apply_override
+
+        apply_override(base, o)
+    result = tuning.tune(preset, base, out or Path("runs") / f"tune-{name}", storage, name, trials, timeout,
+                         jobs, iw_samples, seed, pruner)
+    console.print(json.dumps(result, indent=2), highlight=False, markup=False)
+
+
+@app.command()
+def compare(runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="run directories")],
+            out: Annotated[Optional[Path], typer.Option(help="also write the table to this file")] = None):
+    """A Markdown table of runs: the settings that differ and their metrics."""
+    from vaekit.tune import compare as compare_runs
+
+    table = compare_runs(runs_)
+    console.print(table, highlight=False, markup=False)
+    if out is not None:
+        out.write_text(table)
 
 
 @app.command()

@@ -98,11 +98,39 @@ class EvalConfig(_Strict):
     n_generated: PositiveInt = Field(2000, description="samples for FID / precision / recall")
 
 
+class SearchParam(_Strict):
+    """One dimension of a hyperparameter search (``vaekit tune``): a range or a set of choices."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="sample on a log scale (int/float)")
+    step: float | None = Field(None, gt=0, description="grid step (int/float)")
+    choices: list | None = Field(None, description="the options (categorical)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical parameter needs a non-empty 'choices' list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} parameter needs 'low' and 'high'")
+        if not self.low < self.high:
+            raise ValueError(f"empty range: low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log scale needs low > 0, got {self.low}")
+        return self
+
+
 class RunConfig(_Strict):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    search: dict[str, SearchParam] = Field(
+        default_factory=dict, description="hyperparameter search space for `vaekit tune`: dotted key -> range"
+    )
 
 
 def preset_names() -> list[str]:

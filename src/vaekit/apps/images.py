@@ -33,8 +33,12 @@ from vaekit.train.checkpoint import atomic_write_text
 
 def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print, command: str | None = None,
-          dist: DistContext | None = None) -> Path:
+          dist: DistContext | None = None, callbacks: list[Callable[[dict], None]] | None = None,
+          figures: bool = True) -> Path:
     """Train a VAE into ``run_dir`` and write its weights, figures and model card.
+
+    ``callbacks`` get each epoch's record (``vaekit tune`` reports it to Optuna's pruner);
+    ``figures=False`` skips the figures (hyperparameter trials).
 
     Under torchrun (``dist`` given) every rank trains its shard; rank 0 alone creates the
     run directory and writes files.
@@ -55,13 +59,14 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
     torch.manual_seed(config.train.seed)  # the initial weights follow the seed too
     model = build_vae(document)
     trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
-                      progress=progress, log=log, dist=dist)
+                      callbacks=callbacks, progress=progress, log=log, dist=dist)
     result = trainer.fit(resume=resume)
     model.cpu()
     if main:
         model.save_pretrained(run_dir)
         log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
-        draw_figures(model, data, run_dir)
+        if figures:
+            draw_figures(model, data, run_dir)
         runs.write_model_card(run_dir)
     barrier(dist)
     return run_dir

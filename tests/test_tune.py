@@ -1,0 +1,82 @@
+"""`vaekit tune` on Optuna + SQLite: trials are run directories, studies resume, bad input is named."""
+
+import json
+
+import optuna
+import pytest
+
+from vaekit.cli import main
+from vaekit.config import load_preset
+from vaekit.errors import ConfigError
+from vaekit.tune import compare, report, tune
+
+FAST = {"data": {"name": "digits", "limit": 200}, "train": {"epochs": 2, "batch_size": 64, "patience": None}}
+
+
+def base(search):
+    cfg = load_preset("digits")
+    cfg.update({"data": {**cfg["data"], **FAST["data"]}, "train": {**cfg["train"], **FAST["train"]}})
+    cfg["model"] = {**cfg["model"], "hidden": [32]}
+    cfg["search"] = search
+    return cfg
+
+
+SPACE = {"model.latent_dim": {"type": "int", "low": 2, "high": 6}, "train.lr": {"type": "float", "low": 1e-3, "high": 5e-3, "log": True}}
+
+
+def test_a_study_runs_resumes_and_copies_the_best_run(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    out = tmp_path / "runs"
+    first = tune("digits", base(SPACE), out, storage, "s", n_trials=2, iw_samples=5)
+    assert first["states"]["complete"] == 2 and first["best_value"] > 0
+    best = out / "best"
+    assert (best / "model.safetensors").is_file() and (best / "TRIAL").read_text().strip() == str(first["best_trial"])
+    second = tune("digits", base(SPACE), out, storage, "s", n_trials=3, iw_samples=5)
+    assert second["trials"] == 3  # resumed: one more trial, not three
+    assert sorted(p.name for p in out.glob("trial_*")) == ["trial_0000", "trial_0001", "trial_0002"]
+    text = report(storage, "s", tmp_path / "report")
+    assert text.count("| complete |") == 3 and "model.latent_dim" in text
+    assert (tmp_path / "report" / "optimization_history.png").is_file()
+    table = compare([out / "trial_0000", out / "trial_0001"])
+    assert "model.latent_dim" in table or "train.lr" in table
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    space = {"train.lr": {"type": "categorical", "choices": [1e30, 0.002]}}
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    tune("digits", base(space), tmp_path / "runs", storage, "f", n_trials=2, iw_samples=5)
+    study = optuna.load_study(study_name="f", storage=storage)
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.FAIL in states and optuna.trial.TrialState.COMPLETE in states
+    failed = next(t for t in study.trials if t.state == optuna.trial.TrialState.FAIL)
+    assert "non-finite" in failed.user_attrs["error"]
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"model.no_such_key": {"type": "int", "low": 1, "high": 2}}, "unknown parameter 'model.no_such_key'"),
+    ({"train.lr": {"type": "float", "low": 0.01, "high": 0.001}}, "empty range"),
+    ({"train.lr": {"type": "float", "low": -1.0, "high": 0.001}}, "not a valid setting"),
+    ({"model.hidden": {"type": "categorical", "choices": []}}, "non-empty 'choices'"),
+    ({}, "no 'search:' section"),
+])
+def test_bad_search_spaces_are_refused(tmp_path, space, message):
+    with pytest.raises(ConfigError, match=message):
+        tune("digits", base(space), tmp_path, f"sqlite:///{tmp_path / 't.db'}", "x", n_trials=1)
+
+
+def test_unopenable_storage_and_changed_space(tmp_path):
+    with pytest.raises(ConfigError, match="cannot open storage"):
+        tune("digits", base(SPACE), tmp_path, "sqlite:////no/such/dir/t.db", "x", n_trials=1)
+    with pytest.raises(ConfigError, match="cannot open storage"):
+        tune("digits", base(SPACE), tmp_path, "nosuchdb://x", "x", n_trials=1)
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+    tune("digits", base(SPACE), tmp_path / "a", storage, "same", n_trials=1, iw_samples=5)
+    other = {"model.latent_dim": {"type": "int", "low": 2, "high": 3}}
+    with pytest.raises(ConfigError, match="different search space.*--study"):
+        tune("digits", base(other), tmp_path / "b", storage, "same", n_trials=1)
+
+
+def test_cli_report_and_errors(tmp_path, capsys):
+    assert main(["tune", "report", "--storage", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert main(["tune", "report", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "zz"]) == 2
+    assert "no study 'zz'" in capsys.readouterr().err
