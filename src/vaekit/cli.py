@@ -20,6 +20,7 @@ from rich.table import Table
 from vaekit.config import RunConfig, build_config, load_preset, preset_names
 from vaekit.errors import TrainingInterrupted, VaekitError
 from vaekit.recommend.cli import app as recommend_app
+from vaekit.reduction.cli import app as reduce_app
 
 console = Console()
 err_console = Console(stderr=True)
@@ -46,6 +47,7 @@ TRAIN_EPILOG = (
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Variational autoencoders: train, evaluate, sample, encode.")
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(reduce_app, name="reduce", help="Dimensionality reduction: fit a VAE transformer on a CSV, embed new rows, plot the map.")
 
 RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
 
