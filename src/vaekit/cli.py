@@ -19,6 +19,7 @@ from rich.table import Table
 
 from vaekit.config import RunConfig, build_config, load_preset, preset_names
 from vaekit.errors import TrainingInterrupted, VaekitError
+from vaekit.anomaly.cli import app as anomaly_app
 from vaekit.recommend.cli import app as recommend_app
 from vaekit.reduction.cli import app as reduce_app
 
@@ -48,6 +49,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Variational autoencoders: train, evaluate, sample, encode.")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(reduce_app, name="reduce", help="Dimensionality reduction: fit a VAE transformer on a CSV, embed new rows, plot the map.")
+app.add_typer(anomaly_app, name="anomaly")
 
 RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
 

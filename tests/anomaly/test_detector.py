@@ -1,0 +1,162 @@
+"""VAEDetector: PyOD's contract, scores, explanations, files."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from vaekit.anomaly import ParameterError, VAEDetector
+from vaekit.errors import DataError, ModelFileError, VaekitError
+
+from .conftest import mixed_table
+
+
+def test_fitted_attributes_follow_pyod(fitted, cancer):
+    X, y = cancer
+    s = fitted.decision_scores_
+    assert s.shape == (len(X),) and np.isfinite(s).all()
+    assert fitted.threshold_ == pytest.approx(np.percentile(s, 95))
+    assert np.array_equal(fitted.labels_, (s > fitted.threshold_).astype(int))
+    assert fitted.labels_.mean() == pytest.approx(0.05, abs=0.01)
+    assert roc_auc_score(y, s) > 0.8  # malignant rows score higher than benign ones
+
+
+def test_predict_proba_and_confidence(fitted, cancer):
+    X = cancer[0][:40]
+    scores = fitted.decision_function(X)
+    assert np.array_equal(fitted.predict(X), (scores > fitted.threshold_).astype(int))
+    for method in ("linear", "unify"):
+        p = fitted.predict_proba(X, method=method)
+        assert p.shape == (40, 2) and np.allclose(p.sum(1), 1) and (p >= 0).all() and (p <= 1).all()
+    labels, conf = fitted.predict(X, return_confidence=True)
+    assert conf.shape == (40,) and ((conf >= 0) & (conf <= 1)).all()
+    assert np.allclose(fitted.predict_confidence(X), conf)
+    with pytest.raises(ValueError, match="linear"):
+        fitted.predict_proba(X, method="nope")
+
+
+def test_same_labels_probabilities_and_confidence_as_pyod(fitted, cancer):
+    """PyOD's BaseDetector given our scores gives our threshold, labels, probabilities."""
+    pyod_base = pytest.importorskip("pyod.models.base")
+
+    class Fixed(pyod_base.BaseDetector):
+        def __init__(self, contamination, det):
+            super().__init__(contamination=contamination)
+            self.det = det
+
+        def fit(self, X, y=None):
+            self._set_n_classes(y)
+            self.decision_scores_ = self.det.decision_scores_
+            self._process_decision_scores()
+            return self
+
+        def decision_function(self, X):
+            return self.det.decision_function(X)
+
+    X = cancer[0][:60]
+    ref = Fixed(0.05, fitted).fit(X)
+    assert ref.threshold_ == pytest.approx(fitted.threshold_)
+    assert np.array_equal(ref.labels_, fitted.labels_)
+    assert np.array_equal(ref.predict(X), fitted.predict(X))
+    for method in ("linear", "unify"):
+        assert np.allclose(ref.predict_proba(X, method=method), fitted.predict_proba(X, method=method))
+    assert np.allclose(ref.predict_confidence(X), fitted.predict_confidence(X))
+
+
+def test_scores_are_deterministic_and_clone_refits_identically(fitted, cancer):
+    X = cancer[0][:50]
+    assert np.array_equal(fitted.decision_function(X), fitted.decision_function(X))
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params()
+    assert np.allclose(twin.fit(cancer[0]).decision_function(X), fitted.decision_function(X))
+
+
+@pytest.mark.parametrize("score", ["recon_prob", "iw_nll"])
+def test_other_scores(fitted, cancer, score):
+    X = cancer[0]
+    det = clone(fitted).set_params(score=score)
+    det.model_, det.preprocessor_ = fitted.model_, fitted.preprocessor_  # same network, other score
+    s = det.decision_function(X)
+    assert np.isfinite(s).all()
+    assert roc_auc_score(cancer[1], s) > 0.7
+    if score == "iw_nll":  # the IW bound is tighter than the ELBO: -log p(x) <= -ELBO
+        assert np.mean(s) <= np.mean(fitted.decision_function(X)) + 1e-6
+
+
+def test_explain_points_at_the_broken_column():
+    df = mixed_table(400)
+    det = VAEDetector(contamination=0.05, max_steps=300).fit(df)
+    probe = df.iloc[:5].copy()
+    probe.loc[probe.index[0], "c"] = -probe["a"].iloc[0] * 2 + 8  # breaks c = 2a
+    shares = det.explain(probe)
+    assert list(shares.columns) == ["a", "b", "c", "proto"]  # the constant column is not used
+    assert np.allclose(shares.sum(1), 1)
+    assert shares.iloc[0].idxmax() in ("a", "c")
+    assert shares.iloc[0]["c"] > 0.4
+    assert det.top_columns(probe, k=2)[0][0][0] == shares.iloc[0].idxmax()
+    assert det.decision_function(probe)[0] > det.threshold_
+
+
+def test_save_and_load_give_the_same_scores(fitted, cancer, tmp_path):
+    fitted.save(tmp_path / "det", extra={"source": "x"})
+    assert json.loads((tmp_path / "det" / "config.json").read_text())["kind"] == "anomaly"
+    loaded = VAEDetector.load(tmp_path / "det")
+    X = cancer[0][:30]
+    assert np.array_equal(loaded.decision_function(X), fitted.decision_function(X))
+    assert loaded.threshold_ == fitted.threshold_ and loaded.extra_ == {"source": "x"}
+    (tmp_path / "det" / "detector.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        VAEDetector.load(tmp_path / "det")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        VAEDetector.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 0.51, 1, -0.1, True, "0.1", None])
+def test_contamination_outside_range_is_refused(value):
+    with pytest.raises(ParameterError, match=r"contamination must be in \(0, 0.5\]"):
+        VAEDetector(contamination=value)
+    assert issubclass(ParameterError, ValueError) and issubclass(ParameterError, VaekitError)
+
+
+def test_contamination_half_is_allowed():
+    assert VAEDetector(contamination=0.5).contamination == 0.5
+
+
+def test_bad_settings_are_refused_at_fit(cancer):
+    for params, msg in [({"score": "mse"}, "score must be one of"), ({"n_samples": 0}, "n_samples"),
+                        ({"max_steps": 1.5}, "max_steps"), ({"val_size": 0.7}, "val_size")]:
+        with pytest.raises(ParameterError, match=msg):
+            VAEDetector(**params).fit(cancer[0])
+
+
+def test_unfitted_detector_says_so(cancer):
+    with pytest.raises(DataError, match="not fitted"):
+        VAEDetector().decision_function(cancer[0])
+
+
+def test_bad_rows_at_scoring_time(fitted, cancer):
+    X = cancer[0][:6].copy()
+    X[0, 3] = np.nan
+    X[1, :] = np.inf  # every value missing: nothing to score
+    with pytest.raises(DataError, match="row 1 has no observed value"):
+        fitted.decision_function(X)
+    X[1, :] = cancer[0][1]
+    X[2, 0] = -np.inf
+    s = fitted.decision_function(X)
+    assert np.isfinite(s).all()
+    assert fitted.last_report_["missing_values"] == {"x0": 1, "x3": 1}
+    with pytest.raises(DataError, match="5 columns, the detector was fitted on 30"):
+        fitted.decision_function(X[:, :5])
+
+
+def test_missing_values_in_training_are_masked_and_reported(cancer):
+    X = cancer[0].copy()
+    X[::7, 2] = np.nan
+    det = VAEDetector(contamination=0.05, max_steps=100).fit(X)
+    assert det.fit_report_["missing_values"] == {"x2": int(np.isnan(X[:, 2]).sum())}
+    assert np.isfinite(det.decision_scores_).all()
+    strict = VAEDetector(missing="error", max_steps=10)
+    with pytest.raises(DataError, match="column 'x2' has .* missing or infinite value"):
+        strict.fit(X)
