@@ -1,0 +1,83 @@
+"""The neighbour term, the neighbour graph and the pair batches behind VAETransformer."""
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.reduction.model import (
+    NeighborPairs,
+    build_reduction_vae,
+    contrastive_neighbor_loss,
+    description,
+    neighbor_graph,
+)
+
+
+def test_neighbor_graph_matches_brute_force_and_excludes_self():
+    x = np.random.RandomState(0).randn(40, 5)
+    g = neighbor_graph(x, 4, seed=0)
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    expected = np.argsort(d, axis=1)[:, :4]
+    assert g.shape == (40, 4)
+    assert all(set(g[i]) == set(expected[i]) for i in range(40))
+
+
+def test_neighbor_graph_with_duplicate_rows_never_lists_a_row_twice():
+    x = np.repeat(np.random.RandomState(0).randn(5, 3), 4, axis=0)
+    g = neighbor_graph(x, 3, seed=0)
+    assert all(i not in g[i] and len(set(g[i])) == 3 for i in range(len(x)))
+
+
+def test_neighbor_graph_uses_principal_components_for_wide_data():
+    x = np.random.RandomState(0).randn(120, 80)
+    assert neighbor_graph(x, 5, seed=0).shape == (120, 5)
+    with pytest.raises(ValueError):
+        neighbor_graph(x[:3], 3, seed=0)
+
+
+def test_contrastive_loss_prefers_neighbours_close_together():
+    torch.manual_seed(0)
+    a = torch.randn(64, 2) * 3
+    close = contrastive_neighbor_loss(a, a + 0.01 * torch.randn(64, 2), torch.zeros(()))
+    far = contrastive_neighbor_loss(a, a[torch.randperm(64)], torch.zeros(()))
+    assert close < far
+    # log(2B - 1) is the loss of a kernel that cannot tell points apart
+    assert contrastive_neighbor_loss(torch.zeros(8, 2), torch.zeros(8, 2), torch.zeros(())) == pytest.approx(np.log(15))
+
+
+def test_pairs_get_the_elbo_plus_the_neighbour_term_and_single_rows_the_plain_elbo():
+    torch.manual_seed(0)
+    model = build_reduction_vae(description(6, 2, [8], "relu", "gaussian", 0.5))
+    x = torch.randn(10, 6)
+    partner = torch.randn(10, 6)
+    eps = torch.randn(10, 2)
+    plain = model.elbo(x, eps=eps)
+    paired = model.elbo(torch.stack([x, partner], 1), eps=eps)
+    torch.testing.assert_close(paired.elbo, plain.elbo)
+    term = contrastive_neighbor_loss(plain.posterior.mean, model.encoder(partner)[0], model.log_kernel_scale)
+    torch.testing.assert_close(paired.loss, plain.loss + 0.5 * 6 * term)
+    paired.loss.backward()
+    assert model.log_kernel_scale.grad is not None and model.log_kernel_scale.grad != 0
+
+
+def test_neighbor_pairs_batches_are_seeded_pairs_of_neighbours():
+    x = torch.arange(12.0).reshape(6, 2)
+    graph = torch.tensor([[1, 2], [0, 2], [3, 1], [2, 4], [5, 3], [4, 0]])
+    a, b = NeighborPairs(x, graph, seed=1), NeighborPairs(x, graph, seed=1)
+    idx = torch.tensor([0, 3, 5])
+    xa, _ = a.batch(idx)
+    xb, _ = b.batch(idx)
+    assert xa.shape == (3, 2, 2) and torch.equal(xa, xb)
+    assert torch.equal(xa[:, 0], x[idx])
+    rows = (xa[:, 1, 0] / 2).long()
+    assert all(int(r) in graph[int(i)].tolist() for r, i in zip(rows, idx))
+    with pytest.raises(ValueError):
+        NeighborPairs(x, graph[:3], seed=0)
+
+
+def test_builder_refuses_bad_descriptions():
+    good = description(4, 2, [8], "relu", "bernoulli", 1.0)
+    for key, value in [("n_features", 0), ("hidden", [0]), ("likelihood", "poisson")]:
+        with pytest.raises(ValueError):
+            build_reduction_vae({**good, key: value})
