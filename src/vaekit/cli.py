@@ -22,6 +22,7 @@ from vaekit.errors import TrainingInterrupted, VaekitError
 from vaekit.anomaly.cli import app as anomaly_app
 from vaekit.recommend.cli import app as recommend_app
 from vaekit.reduction.cli import app as reduce_app
+from vaekit.serve.cli import serve_command
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,6 +51,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(reduce_app, name="reduce", help="Dimensionality reduction: fit a VAE transformer on a CSV, embed new rows, plot the map.")
 app.add_typer(anomaly_app, name="anomaly")
+app.command("serve")(serve_command)
 
 RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
 

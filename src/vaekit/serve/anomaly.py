@@ -1,0 +1,164 @@
+"""Anomaly detectors (run directories of ``vaekit anomaly fit``, table mode): ``score``.
+
+Each row gets its anomaly score (higher = more abnormal), its label against the
+detector's threshold, a probability (the score min-max scaled by the training scores, as
+PyOD's ``predict_proba(method="linear")``) and the columns that contribute most to it.
+
+The detector is loaded by :meth:`vaekit.anomaly.VAEDetector.load` and scored by its own
+scoring code, with one difference: every row uses the same ``n_samples`` standard-normal
+draws, so that a row's score does not depend on which other requests it was batched with
+(``decision_function`` draws noise for the whole batch). The two agree up to Monte-Carlo
+noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import ConfigDict, Field, create_model
+
+from vaekit.core import DiagGaussian
+from vaekit.errors import ModelFileError
+from vaekit.serve.base import InputError, Operation, ServedModel, Strict, camel, number, schema
+from vaekit.serve.settings import ServeSettings
+
+MAX_TEXT = 256
+
+
+class _SharedNoise(DiagGaussian):
+    """q(z|x) whose n-sample draws reuse the same eps (n, 1, k) for every row."""
+
+    def __init__(self, q: DiagGaussian, eps: torch.Tensor):
+        super().__init__(q.mean, q.log_var)
+        self.eps = eps
+
+    def rsample(self, n=None, eps=None):
+        if eps is None and n == self.eps.shape[0]:
+            return self.mean + self.std * self.eps
+        return super().rsample(n, eps)
+
+
+class _SharedNoiseModel:
+    def __init__(self, model, eps: torch.Tensor):
+        self._model, self._eps = model, eps[:, None, :]
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, x, y=None):
+        return _SharedNoise(self._model.encode(x, y), self._eps)
+
+
+class AnomalyScorer:
+    def __init__(self, det):
+        from vaekit.anomaly.scoring import score_batches, shares
+
+        self.det, self._score_batches, self._shares = det, score_batches, shares
+        pre = det.preprocessor_
+        self.columns = list(pre.columns_)
+        self.categorical = set(pre.categories_)
+        self.features = list(pre.feature_names_)
+        self.groups = pre.group_matrix()
+        gen = torch.Generator().manual_seed(int(det.random_state))
+        self.model = _SharedNoiseModel(det.model_, torch.randn(int(det.n_samples), det.model_.latent_dim, generator=gen))
+        self.lo, self.hi = float(det.decision_scores_.min()), float(det.decision_scores_.max())
+
+    def frame(self, reqs: list) -> tuple[pd.DataFrame, list[int]]:
+        records = [row.model_dump(by_alias=True) for req in reqs for row in req.rows]
+        return pd.DataFrame.from_records(records, columns=self.columns), [len(r.rows) for r in reqs]
+
+    def run(self, reqs: list) -> list[dict]:
+        df, counts = self.frame(reqs)
+        det = self.det
+        enc = det.preprocessor_.transform(df)
+        scores, resid = self._score_batches(self.model, enc.values, enc.observed, det.score, det.n_samples,
+                                            det.random_state, explain=True)
+        if not np.all(np.isfinite(scores)):
+            raise InputError("the detector produced non-finite scores for this input (values far outside the "
+                             "training data?)")
+        share = self._shares(resid, self.groups)
+        prob = np.clip((scores - self.lo) / (self.hi - self.lo), 0, 1) if self.hi > self.lo else np.zeros_like(scores)
+        out, start = [], 0
+        for req, n in zip(reqs, counts):
+            sl = slice(start, start + n)
+            start += n
+            top = []
+            for row in share[sl]:
+                order = np.argsort(-row, kind="stable")[: req.top_k]
+                top.append([{"feature": self.features[j], "share": round(float(row[j]), 6)} for j in order])
+            out.append({"scores": scores[sl].tolist(), "labels": (scores[sl] > det.threshold_).astype(int).tolist(),
+                        "probability": prob[sl].tolist(), "threshold": float(det.threshold_),
+                        "top_features": top, "notes": self.notes(enc, sl)})
+        return out
+
+    def notes(self, enc, sl: slice) -> list[str]:
+        """Missing values and unseen categories of this request's rows."""
+        pre = self.det.preprocessor_
+        observed, values = enc.observed[sl], enc.values[sl]
+        notes = []
+        n_num = len(pre.numeric_)
+        missing = int((observed[:, :n_num] == 0).sum())
+        j = n_num
+        unseen = 0
+        for col, cats in pre.categories_.items():
+            block_obs, block = observed[:, j:j + len(cats)], values[:, j:j + len(cats)]
+            missing += int((block_obs[:, 0] == 0).sum())
+            unseen += int(((block_obs[:, 0] == 1) & (block.sum(1) == 0)).sum())
+            j += len(cats)
+        if missing:
+            notes.append(f"{missing} missing value(s) left out of the likelihood")
+        if unseen:
+            notes.append(f"{unseen} categorical value(s) never seen in training (they raise the score)")
+        return notes
+
+
+def _row_model(name: str, det) -> type:
+    pre = det.preprocessor_
+    fields = {}
+    for i, col in enumerate(pre.columns_):
+        if col in pre.categories_:
+            text = Annotated[str, Field(max_length=MAX_TEXT)]
+            typ, doc = text | int | number(-1e12, 1e12) | None, "category (text or number)"
+        else:
+            typ, doc = number(-1e12, 1e12) | None, "number"
+        fields[f"c{i}"] = (typ, Field(None, alias=col, description=f"{doc}; null or absent: missing"))
+    return create_model(f"{camel(name)}Row", __config__=ConfigDict(extra="forbid", populate_by_name=False),
+                        **fields)
+
+
+def load_anomaly_model(name: str, run_dir: Path, settings: ServeSettings) -> ServedModel:
+    try:
+        from vaekit.anomaly import VAEDetector
+        from vaekit.anomaly.base import read_kind
+    except ImportError as e:  # an installation without the anomaly application
+        raise ModelFileError(f"{run_dir} holds an anomaly detector, but vaekit.anomaly is not available ({e})") from None
+    if read_kind(run_dir) != "tabular":
+        raise ModelFileError(f"{run_dir} holds a time-series detector; the service scores table rows only")
+    det = VAEDetector.load(run_dir)
+    scorer = AnomalyScorer(det)
+    row = _row_model(name, det)
+    req = schema(name, "ScoreRequest",
+                 rows=(Annotated[list[row], Field(min_length=1, max_length=settings.max_rows)], ...),
+                 top_k=(int, Field(3, ge=0, le=len(scorer.features), description="top contributing columns per row")))
+    feature = schema(name, "Contribution", feature=(str, ...), share=(float, ...))
+    res = schema(name, "ScoreResponse", scores=(list[float], ...), labels=(list[int], ...),
+                 probability=(list[float], ...), threshold=(float, ...),
+                 top_features=(list[list[feature]], ...), notes=(list[str], ...))
+    pre = det.preprocessor_
+    counts, edges = np.histogram(det.decision_scores_, bins=30)
+    info = {"kind": "anomaly", "columns": [{"name": c, "type": "categorical" if c in pre.categories_ else "numeric",
+                                            **({"categories": pre.categories_[c][:50]} if c in pre.categories_ else {})}
+                                           for c in pre.columns_],
+            "threshold": float(det.threshold_), "contamination": float(det.contamination), "score": det.score,
+            "n_samples": int(det.n_samples), "latent_dim": det.model_.latent_dim,
+            "training_rows": int(len(det.decision_scores_)),
+            "training_scores": {"counts": counts.tolist(), "edges": edges.tolist()}}
+    served = ServedModel(name, "anomaly", info)
+    served.add(Operation("score", "Anomaly score, label and top contributing columns of each row", req, res,
+                         scorer.run, lambda r: len(r.rows), batchable=True,
+                         description="Higher scores are more abnormal; label 1 = above the detector's threshold."))
+    return served
