@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from vaekit import runs
-from vaekit.anomaly.base import read_kind
+from vaekit.anomaly.base import check_contamination, read_kind
 from vaekit.anomaly.data import binary_labels, read_table
 from vaekit.anomaly.detector import VAEDetector
 from vaekit.anomaly.plots import score_histogram, series_figure
@@ -107,8 +107,9 @@ def fit(
     if mode == "table" and timestamp_col:
         raise DataError("--timestamp-col is for series; drop it or use --mode series")
     features, y, ts = _prepare(df, y, label_col, timestamp_col, _split_cols(ignore))
+    check_contamination(contamination)  # before anything is written
     run_dir = runs.prepare(out, overwrite=overwrite)
-    log = lambda m: console.print(m, highlight=False)  # noqa: E731
+    log = _once_per_kind(lambda m: console.print(m, highlight=False))
     start = time.perf_counter()
     common = dict(contamination=contamination, random_state=seed, progress=progress, log=log)
     if series:
@@ -136,6 +137,19 @@ def fit(
                                      list(features.columns)))
     _model_card(run_dir, det, kind, info, metrics, figures)
     console.print(f"detector written to {run_dir}")
+
+
+def _once_per_kind(log):
+    """The trainer warns about a collapsed posterior every epoch; say it once."""
+    said = set()
+
+    def once(message: str) -> None:
+        kind = "collapse" if "posterior collapse" in message else message
+        if kind not in said:
+            said.add(kind)
+            log(message)
+
+    return once
 
 
 def _times(ts):
