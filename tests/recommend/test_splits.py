@@ -35,3 +35,17 @@ def test_heldout_items_unseen_in_training_are_dropped():
     x[0, 0] = 1  # item 0 only in user 0
     s = strong_generalization_split(sp.csr_matrix(x), 10, seed=3)
     assert (0 in s.item_index) == (0 in s.users["train"])
+
+
+def test_validation_only_split_keeps_every_other_user_for_training():
+    s = strong_generalization_split(random_matrix(), 10, seed=0, n_test_users=0)
+    assert len(s.users["train"]) == 50 and s.test_in.shape[0] == 0
+
+
+def test_impossible_holdouts_are_refused():
+    import pytest
+
+    from vaekit.errors import DataError
+
+    with pytest.raises(DataError, match="at least one training user"):
+        strong_generalization_split(random_matrix(users=20), 10, seed=0)

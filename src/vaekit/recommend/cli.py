@@ -70,7 +70,7 @@ def fit(
                              log=lambda m: console.print(m, highlight=False))
     run_dir = runs.prepare(out, overwrite=overwrite)
     if n_val > 0 and inter.n_users >= 10:
-        split = strong_generalization_split(inter.matrix, n_val, seed=seed)
+        split = strong_generalization_split(inter.matrix, n_val, seed=seed, n_test_users=0)
         # validation users are held out of training; all matrices share the split's item index
         keep = split.users["train"]
         train = inter.matrix[keep][:, split.item_index]

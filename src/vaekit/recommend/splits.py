@@ -67,19 +67,27 @@ def _fold_in(rows: sp.csr_matrix, rng: np.random.Generator, test_prop: float, mi
 
 
 def strong_generalization_split(matrix: sp.csr_matrix, n_heldout_users: int, seed: int = 98765,
-                                test_prop: float = 0.2, min_items: int = 5) -> Split:
-    """Split users into train / validation / test and fold in 80% of held-out histories."""
+                                test_prop: float = 0.2, min_items: int = 5,
+                                n_test_users: int | None = None) -> Split:
+    """Split users into train / validation / test and fold in 80% of held-out histories.
+
+    ``n_heldout_users`` validation users and ``n_test_users`` (default: as many) test
+    users; ``n_test_users=0`` holds out validation users only (model selection when
+    training a model for use rather than for a benchmark).
+    """
     n_users = matrix.shape[0]
-    if n_heldout_users <= 0 or 2 * n_heldout_users >= n_users:
-        raise DataError(f"cannot hold out 2 x {n_heldout_users} users out of {n_users}: "
-                        f"need 0 < n_heldout_users < {n_users / 2:g}")
+    n_test = n_heldout_users if n_test_users is None else n_test_users
+    if n_heldout_users <= 0 or n_test < 0 or n_heldout_users + n_test >= n_users:
+        raise DataError(f"cannot hold out {n_heldout_users} validation + {n_test} test users out of "
+                        f"{n_users}: at least one training user must remain")
     if not 0 < test_prop < 1:
         raise DataError(f"test_prop must be in (0, 1), got {test_prop}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_users)
-    tr_users = order[: n_users - 2 * n_heldout_users]
-    vd_users = order[n_users - 2 * n_heldout_users: n_users - n_heldout_users]
-    te_users = order[n_users - n_heldout_users:]
+    n_train = n_users - n_heldout_users - n_test
+    tr_users = order[:n_train]
+    vd_users = order[n_train: n_train + n_heldout_users]
+    te_users = order[n_train + n_heldout_users:]
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
     train = matrix[tr_users]
     item_index = np.flatnonzero(np.asarray(train.sum(0)).ravel() > 0)  # items seen in training
