@@ -96,7 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--heldout-users", type=int, default=100)
-    ap.add_argument("--recbole-epochs", type=int, default=100)
+    ap.add_argument("--recbole-epochs", type=int, default=200)
     ap.add_argument("--no-recbole", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
