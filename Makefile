@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: install install-test demo test bench-mnist clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install install-test browser demo test bench-mnist clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +28,21 @@ demo: install
 	$(VENV)/bin/vaekit evaluate runs/demo
 	@echo "figures: $(CURDIR)/runs/demo/figures"
 
-## test: install what the tests need and run them (2 workers)
-test: install-test
+## browser: Debian's Chromium for the browser tests (Playwright drives it), installed when missing
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium for the browser tests (apt-get)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)) || \
+	    echo "warning: could not install chromium: browser tests skip (and fail under CI=true)"; \
+	  else \
+	    echo "note: $(CHROMIUM) is missing and cannot be installed here: browser tests skip (and fail under CI=true)"; \
+	  fi; \
+	fi
+
+## test: install what the tests need and run them (2 workers), browser tests included
+test: install-test browser
 	VAEKIT_OFFLINE=1 $(PY) -m pytest -q -n 2 -m "not slow and not distributed"
 	VAEKIT_OFFLINE=1 $(PY) -m pytest -q -m "distributed and not slow"
 

@@ -1,0 +1,104 @@
+"""Tiny served models trained on small real data (scikit-learn's digits, generated tables),
+an in-process client and a live server on a free loopback port."""
+
+import socket
+import threading
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'vaekit[serve]'")
+
+warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Run directories of an image model, an anomaly detector, a recommender and a reducer."""
+    from sklearn.datasets import load_digits
+
+    from vaekit.anomaly import VAEDetector
+    from vaekit.apps import images
+    from vaekit.config import build_config
+    from vaekit.recommend import MultVAERecommender
+    from vaekit.reduction import VAETransformer
+
+    root = tmp_path_factory.mktemp("served")
+    cfg = build_config({"data": {"name": "digits", "limit": 512},
+                        "model": {"architecture": "mlp", "latent_dim": 4, "hidden": [64]},
+                        "train": {"epochs": 6, "batch_size": 32, "patience": None, "seed": 0}})
+    images.train(cfg, root / "digits", progress=False, log=lambda _m: None, figures=False)
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"amount": rng.normal(100, 10, 400), "hour": rng.integers(0, 24, 400).astype(float),
+                          "kind": rng.choice(["card", "cash", "wire"], 400)})
+    VAEDetector(max_steps=300, random_state=0).fit(table).save(root / "fraud")
+    x = np.zeros((120, 30), np.float32)
+    for u in range(120):
+        half = 0 if u % 2 == 0 else 15
+        x[u, half + rng.choice(15, 8, replace=False)] = 1
+    MultVAERecommender(hidden=[32], latent_dim=8, epochs=20, batch_size=20, lr=3e-3).fit(
+        sp.csr_matrix(x), item_ids=[f"i{j}" for j in range(30)]).save(root / "shop")
+    digits = load_digits().data[:400] / 16.0
+    VAETransformer(n_components=2, hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(digits).save(root / "embed")
+    return {"digits": root / "digits", "fraud": root / "fraud", "shop": root / "shop", "embed": root / "embed",
+            "table": table}
+
+
+@pytest.fixture(scope="session")
+def specs(runs):
+    return [str(runs[k]) for k in ("digits", "fraud", "shop", "embed")]
+
+
+@pytest.fixture(scope="session")
+def app(specs):
+    from vaekit.serve import ServeSettings, build
+
+    return build(specs, ServeSettings(max_rows=64, max_samples=64, max_steps=16, max_body_bytes=256 * 1024))
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+class LiveServer:
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))  # tests bind loopback only, on a free port
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=64))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def live(specs):
+    from vaekit.serve import ServeSettings, build
+
+    app = build(specs, ServeSettings(max_body_bytes=256 * 1024))
+    with LiveServer(app) as server:
+        yield server
