@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, create_model
 
 from vaekit.core import DiagGaussian
 from vaekit.errors import ModelFileError
-from vaekit.serve.base import InputError, Operation, ServedModel, Strict, camel, number, schema
+from vaekit.serve.base import InputError, Operation, ServedModel, camel, number, schema
 from vaekit.serve.settings import ServeSettings
 
 MAX_TEXT = 256

@@ -1,0 +1,222 @@
+"""The HTTP API on tiny trained models: every operation, its agreement with the Python
+API it wraps, and clear 4xx answers (never 500, never a traceback) for bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.core import VAE
+
+
+def post(client, path, body=None, **kw):
+    return client.post(path, json=body, **kw) if body is not None else client.post(path, **kw)
+
+
+def assert_clear_error(r, status):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+def test_models_are_listed_with_metadata_and_limits(client):
+    r = client.get("/v1/models")
+    assert r.status_code == 200
+    models = {m["name"]: m for m in r.json()["models"]}
+    assert {k: m["kind"] for k, m in models.items()} == {"digits": "image", "fraud": "anomaly",
+                                                         "shop": "recommender", "embed": "reduction"}
+    assert set(models["digits"]["operations"]) >= {"encode", "decode", "sample", "reconstruct", "interpolate",
+                                                    "latent-map", "examples"}
+    assert models["fraud"]["operations"] == ["score"] and models["shop"]["operations"] == ["recommend"]
+    assert "transform" in models["embed"]["operations"]
+    assert models["digits"]["info"]["data_shape"] == [1, 8, 8] and models["digits"]["limits"]["max_rows"] == 64
+    kind = client.get("/v1/models/fraud").json()["info"]["columns"][2]
+    assert kind["type"] == "categorical" and sorted(kind["categories"]) == ["card", "cash", "wire"]
+    assert client.get("/healthz").json() == {"status": "ok"} and client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_image_operations_match_the_model(client, runs):
+    vae = VAE.from_pretrained(runs["digits"])
+    x = np.random.default_rng(0).random((3, 64)).astype(np.float32)
+    enc = post(client, "/v1/models/digits/encode", {"x": x.tolist()}).json()
+    q = vae.encode(torch.from_numpy(x).reshape(3, 1, 8, 8))
+    np.testing.assert_allclose(enc["mean"], q.mean.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(enc["log_var"], q.log_var.detach().numpy(), atol=1e-5)
+    dec = post(client, "/v1/models/digits/decode", {"z": enc["mean"]}).json()
+    assert dec["shape"] == [1, 8, 8]
+    np.testing.assert_allclose(dec["x"], vae.generate(q.mean).reshape(3, -1).numpy(), atol=1e-5)
+    rec = post(client, "/v1/models/digits/reconstruct", {"x": x.tolist()}).json()
+    np.testing.assert_allclose(rec["x"], dec["x"], atol=1e-5)
+    a = post(client, "/v1/models/digits/sample", {"n": 5, "seed": 3}).json()
+    b = post(client, "/v1/models/digits/sample", {"n": 5, "seed": 3}).json()
+    assert a == b and len(a["x"]) == 5 and len(a["z"][0]) == 4 and a["seed"] == 3
+    path = post(client, "/v1/models/digits/interpolate", {"a": x[0].tolist(), "b": x[1].tolist(), "steps": 5}).json()
+    assert len(path["x"]) == 5 and path["t"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    np.testing.assert_allclose(path["x"][0], dec["x"][0], atol=1e-5)
+    np.testing.assert_allclose(path["x"][-1], dec["x"][1], atol=1e-5)
+    ref = vae.interpolate(torch.from_numpy(x[0]).reshape(1, 8, 8), torch.from_numpy(x[1]).reshape(1, 8, 8), 5)
+    np.testing.assert_allclose(path["x"], ref.reshape(5, -1).numpy(), atol=1e-5)
+
+
+def test_latent_map_and_examples(client):
+    m = client.get("/v1/models/digits/latent-map").json()
+    assert len(m["points"]) == len(m["labels"]) > 100 and len(m["center"]) == 4 and len(m["basis"]) == 2
+    basis = np.asarray(m["basis"])
+    np.testing.assert_allclose(basis @ basis.T, np.eye(2), atol=1e-6)  # orthonormal principal axes
+    ex = client.get("/v1/models/digits/examples").json()
+    assert len(ex["x"]) == 16 and len(ex["x"][0]) == 64 and ex["shape"] == [1, 8, 8]
+
+
+def test_anomaly_scores_do_not_depend_on_batching(client, runs):
+    from vaekit.anomaly import VAEDetector
+
+    det = VAEDetector.load(runs["fraud"])
+    rows = runs["table"].head(20).to_dict(orient="records")
+    rows[3]["amount"] = 10_000.0
+    together = post(client, "/v1/models/fraud/score", {"rows": rows, "top_k": 2}).json()
+    alone = [post(client, "/v1/models/fraud/score", {"rows": [r]}).json()["scores"][0] for r in rows]
+    np.testing.assert_allclose(together["scores"], alone, rtol=1e-5)
+    assert together["labels"][3] == 1 and together["top_features"][3][0]["feature"] == "amount"
+    assert len(together["top_features"][0]) == 2 and together["threshold"] == pytest.approx(det.threshold_)
+    reference = det.decision_function(runs["table"].head(20).assign(amount=[r["amount"] for r in rows]))
+    assert np.corrcoef(reference, together["scores"])[0, 1] > 0.99  # same score up to Monte-Carlo noise
+    odd = post(client, "/v1/models/fraud/score", {"rows": [{"amount": None, "hour": 3, "kind": "crypto"}]}).json()
+    assert any("missing" in n for n in odd["notes"]) and any("never seen" in n for n in odd["notes"])
+
+
+def test_recommendations_match_the_recommender(client, runs):
+    from vaekit.recommend import MultVAERecommender
+
+    rec = MultVAERecommender.load(runs["shop"])
+    for history in (["i0", "i2", "i4"], ["i20", "i21"], []):
+        got = post(client, "/v1/models/shop/recommend", {"history": history + ["nope"], "k": 5}).json()
+        want = rec.recommend(history + ["nope"], k=5)
+        assert got["items"] == want.items and got["unknown"] == ["nope"]
+        np.testing.assert_allclose(got["scores"], want.scores, rtol=1e-5)
+    many = post(client, "/v1/models/shop/recommend", {"history": [f"i{j}" for j in range(27)], "k": 10}).json()
+    assert len(many["items"]) == 3 and "only 3" in many["note"]
+
+
+def test_reduction_matches_the_transformer(client, runs):
+    from vaekit.reduction import VAETransformer
+
+    est = VAETransformer.load(runs["embed"])
+    x = np.random.default_rng(1).random((4, 64))
+    z = post(client, "/v1/models/embed/transform", {"x": x.tolist()}).json()["z"]
+    np.testing.assert_allclose(z, est.transform(x), atol=1e-5)
+    back = post(client, "/v1/models/embed/decode", {"z": z}).json()["x"]
+    np.testing.assert_allclose(back, est.inverse_transform(np.asarray(z)), atol=1e-4)
+
+
+ROW = [0.5] * 64
+BAD_REQUESTS = [
+    ("/v1/models/digits/encode", {"x": [[0.5] * 63]}, 422, "64"),
+    ("/v1/models/digits/encode", {"x": []}, 422, "at least 1"),
+    ("/v1/models/digits/encode", {"x": [ROW] * 65}, 422, "at most 64"),
+    ("/v1/models/digits/encode", {"x": [["a"] * 64]}, 422, "number"),
+    ("/v1/models/digits/encode", {"x": [[2.0] * 64]}, 422, "less than or equal to 1"),
+    ("/v1/models/digits/encode", {"x": ROW}, 422, "list"),
+    ("/v1/models/digits/encode", {"x": [ROW], "extra": 1}, 422, "extra"),
+    ("/v1/models/digits/encode", [1, 2], 422, "dictionary"),
+    ("/v1/models/digits/decode", {"z": [[0.0] * 5]}, 422, "4"),
+    ("/v1/models/digits/decode", {"z": [[1e9] * 4]}, 422, "1000"),
+    ("/v1/models/digits/sample", {"n": 65}, 422, "64"),
+    ("/v1/models/digits/sample", {"n": 0}, 422, "greater than or equal to 1"),
+    ("/v1/models/digits/sample", {"n": 2, "seed": -1}, 422, "seed"),
+    ("/v1/models/digits/interpolate", {"a": ROW, "b": ROW, "steps": 17}, 422, "16"),
+    ("/v1/models/digits/interpolate", {"a": ROW, "b": ROW, "steps": 1}, 422, "2"),
+    ("/v1/models/fraud/score", {"rows": [{"amount": "lots"}]}, 422, "amount"),
+    ("/v1/models/fraud/score", {"rows": [{"amount": 1, "colour": "red"}]}, 422, "colour"),
+    ("/v1/models/fraud/score", {"rows": [{}]}, 422, "no observed value"),
+    ("/v1/models/shop/recommend", {"history": ["i1"] * 3000}, 422, "2048"),
+    ("/v1/models/shop/recommend", {"history": ["i1"], "k": 31}, 422, "30"),
+    ("/v1/models/embed/transform", {"x": [[0.1] * 10]}, 422, "64"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,needle", BAD_REQUESTS)
+def test_bad_input_gets_a_clear_4xx(client, path, body, status, needle):
+    r = client.post(path, json=body)
+    assert_clear_error(r, status)
+    assert needle in r.text
+
+
+@pytest.mark.parametrize("raw", [b'{"x": [[NaN' + b", 0.5" * 63 + b"]]}", b'{"x": [[Infinity' + b", 0.5" * 63 + b"]]}",
+                                 b'{"x": [[1e999' + b", 0.5" * 63 + b"]]}", b'{"x": [[-Infinity' + b", 0.5" * 63 + b"]]}"])
+def test_nan_and_inf_are_refused(client, raw):
+    r = client.post("/v1/models/digits/encode", content=raw, headers={"content-type": "application/json"})
+    assert_clear_error(r, 422)
+    assert "finite" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [b'{"x": [[', b"not json", b"", b'{"x": [[0.5]]} trailing', b"[" * 100000])
+def test_malformed_json_is_a_400_or_422(client, raw):
+    r = client.post("/v1/models/digits/encode", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert_clear_error(r, r.status_code)
+
+
+def test_wrong_content_type_is_refused(client):
+    r = client.post("/v1/models/digits/encode", content=b"x=1", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500 and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("path,status,needle", [
+    ("/v1/models/nope/encode", 404, "unknown model 'nope'; loaded: digits, embed, fraud, shop"),
+    ("/v1/models/nope", 404, "unknown model"),
+    ("/v1/models/digits/score", 404, "has no operation 'score'"),
+    ("/v1/models/..%2F..%2Fetc%2Fpasswd/encode", 400, "not paths"),
+    ("/v1/models/%2e%2e/encode", 400, "not paths"),
+    ("/v1/models/digits%00/encode", 400, "not paths"),
+])
+def test_unknown_and_path_like_model_names(client, path, status, needle):
+    r = client.post(path, json={"x": [ROW]})
+    assert_clear_error(r, status)
+    assert needle in r.json()["detail"]
+
+
+def test_wrong_method_is_a_405_with_allow(client):
+    r = client.get("/v1/models/digits/encode")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    r = client.post("/v1/models/digits/latent-map", json={})
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+
+
+def test_openapi_documents_each_model_shapes(client):
+    spec = client.get("/openapi.json").json()
+    assert "/v1/models/digits/encode" in spec["paths"] and "/v1/models/fraud/score" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    x = schemas["DigitsEncodeRequest"]["properties"]["x"]
+    assert x["maxItems"] == 64 and x["items"]["minItems"] == x["items"]["maxItems"] == 64
+    assert x["items"]["items"]["maximum"] == 1
+    assert "422" in spec["paths"]["/v1/models/digits/encode"]["post"]["responses"]
+    assert "securitySchemes" not in spec.get("components", {})
+
+
+def test_page_and_static_files_are_served_with_a_strict_csp(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "latent-space explorer" in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_non_finite_outputs_are_a_422_not_a_500(client, monkeypatch, app):
+    from vaekit.serve.image import ImageModel
+
+    monkeypatch.setattr(ImageModel, "decode", lambda self, z, y: np.full((len(z), 64), np.nan, np.float32))
+    r = client.post("/v1/models/digits/decode", json={"z": [[0.0] * 4]})
+    assert_clear_error(r, 422)
+    assert "non-finite" in r.json()["detail"]
+
+
+def test_an_unexpected_failure_is_a_bare_500(client, monkeypatch):
+    from vaekit.serve.image import ImageModel
+
+    def boom(self, z, y):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(ImageModel, "decode", boom)
+    r = client.post("/v1/models/digits/decode", json={"z": [[0.0] * 4]})
+    assert r.status_code == 500 and r.json() == {"detail": "internal error"}

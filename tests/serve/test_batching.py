@@ -1,0 +1,93 @@
+"""Request batching: concurrent requests share forward passes, answers do not change, and a
+bad request fails alone."""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from vaekit.serve.base import InputError
+from vaekit.serve.batching import Batcher
+
+
+def run_batcher(reqs, run, rows=len, window=0.01, max_rows=1000):
+    calls = []
+
+    def recording(batch):
+        calls.append([len(r) for r in batch])
+        return run(batch)
+
+    async def main():
+        b = Batcher(recording, rows, ThreadPoolExecutor(1), window, max_rows)
+        b.start()
+        try:
+            return await asyncio.gather(*(b.submit(r) for r in reqs), return_exceptions=True)
+        finally:
+            await b.stop()
+
+    return asyncio.run(main()), calls
+
+
+def test_concurrent_requests_share_a_batch_and_keep_their_order():
+    reqs = [[i] * (1 + i % 3) for i in range(20)]
+    results, calls = run_batcher(reqs, lambda batch: [sum(r) for r in batch])
+    assert results == [sum(r) for r in reqs]
+    assert len(calls) < 5 and sum(len(c) for c in calls) == 20
+
+
+def test_batches_respect_the_row_cap():
+    reqs = [[1, 2, 3] for _ in range(10)]
+    results, calls = run_batcher(reqs, lambda batch: [len(r) for r in batch], max_rows=7)
+    assert results == [3] * 10 and all(sum(c) <= 7 for c in calls)
+    results, calls = run_batcher([[0] * 20], lambda batch: [len(r) for r in batch], max_rows=7)
+    assert results == [20]  # one request over the cap still runs, alone
+
+
+def test_a_failing_request_fails_alone():
+    def run(batch):
+        if any(r == ["bad"] for r in batch):
+            raise InputError("bad row")
+        return [r[0] for r in batch]
+
+    results, calls = run_batcher([["a"], ["bad"], ["c"]], run)
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], InputError) and str(results[1]) == "bad row"
+
+
+def test_served_answers_are_the_same_with_and_without_batching(specs, client, app):
+    from fastapi.testclient import TestClient
+
+    from vaekit.serve import ServeSettings, build
+
+    x = np.random.default_rng(0).random((6, 64)).round(4).tolist()
+    rows = [{"amount": 90.0 + i, "hour": float(i), "kind": "cash"} for i in range(6)]
+    unbatched = build(specs, ServeSettings(batching=False))
+    with TestClient(unbatched) as plain:
+        for path, body in [("/v1/models/digits/encode", {"x": x}), ("/v1/models/fraud/score", {"rows": rows}),
+                           ("/v1/models/shop/recommend", {"history": ["i1", "i3"], "k": 4})]:
+            a, b = client.post(path, json=body).json(), plain.post(path, json=body).json()
+            assert a.keys() == b.keys()
+            for k in a:
+                if isinstance(a[k], list) and a[k] and not isinstance(a[k][0], (str, dict, list)):
+                    np.testing.assert_allclose(a[k], b[k], rtol=1e-5)
+        assert not unbatched.state.batchers
+
+
+def test_concurrent_http_requests_are_batched(live):
+    import httpx
+
+    rng = np.random.default_rng(1)
+    xs = [rng.random((1, 64)).round(4).tolist() for _ in range(48)]
+
+    async def main():
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as c:
+            together = await asyncio.gather(*(c.post("/v1/models/digits/encode", json={"x": x}) for x in xs))
+            alone = [await c.post("/v1/models/digits/encode", json={"x": x}) for x in xs[:5]]
+        return together, alone
+
+    together, alone = asyncio.run(main())
+    assert all(r.status_code == 200 for r in together)
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a.json()["mean"], b.json()["mean"], rtol=1e-5, atol=1e-6)
+    batcher = live.server.config.app.state.batchers[("digits", "encode")]
+    assert batcher.requests >= 53 and batcher.batches < batcher.requests
