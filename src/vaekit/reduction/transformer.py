@@ -63,6 +63,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Weight w of the contrastive neighbour term, per feature (the term is multiplied by
         the number of features, as the reconstruction term grows with it); 0 trains a
         plain VAE.
+    kernel_dof : float, default=0.5
+        Degrees of freedom alpha of the Student-t kernel of the neighbour term: 1 is
+        t-SNE's Cauchy kernel, smaller values have heavier tails and separate clusters
+        more (Kobak et al. 2019).
     n_neighbors : int, default=15
         Size of the k-nearest-neighbour graph of the training rows.
     batch_size : int, default=512
@@ -116,6 +120,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "kernel_dof": [Interval(Real, 0, None, closed="neither")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -129,7 +134,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     }
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256, 128), activation="relu",
-                 likelihood="auto", beta=1.0, neighbor_weight=1.0, n_neighbors=15, batch_size=512,
+                 likelihood="auto", beta=1.0, neighbor_weight=1.0, kernel_dof=0.5, n_neighbors=15, batch_size=512,
                  learning_rate=3e-3, max_iter="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, device="cpu", random_state=None, verbose=False):
         self.n_components = n_components
@@ -138,6 +143,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.likelihood = likelihood
         self.beta = beta
         self.neighbor_weight = neighbor_weight
+        self.kernel_dof = kernel_dof
         self.n_neighbors = n_neighbors
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -189,7 +195,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.scale_ = 1.0
         x = torch.from_numpy(self._normalize(X))
         train_idx, val_idx = self._split(n, rng)
-        desc = description(d, self.n_components, hidden, self.activation, self.likelihood_, self.neighbor_weight)
+        desc = description(d, self.n_components, hidden, self.activation, self.likelihood_,
+                           self.neighbor_weight, self.kernel_dof)
         with torch.random.fork_rng(devices=[]):  # the caller's torch RNG is left as it was
             torch.manual_seed(self.seed_)
             model = build_reduction_vae(desc)
