@@ -26,6 +26,13 @@ def test_robust_scaling_and_one_hot():
     assert p.group_matrix().shape == (6, 4)
 
 
+def test_a_constant_column_that_changes_is_reported():
+    df = mixed_table(50)
+    p = TabularPreprocessor().fit(df)
+    later = df.head(4).assign(const=[5.0, 6.0, 5.0, 7.0])
+    assert p.transform(later).report["constant_columns_changed"] == {"const": 2}
+
+
 def test_iqr_zero_falls_back_to_std():
     x = np.r_[np.zeros(90), np.arange(1, 11)]
     p = TabularPreprocessor().fit(x[:, None])

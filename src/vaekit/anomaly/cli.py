@@ -74,6 +74,9 @@ def _print_report(report: dict) -> None:
         notes.append("categories not seen in training: " + ", ".join(f"{k} {v}" for k, v in report["unknown_categories"].items()))
     if report.get("ignored_columns"):
         notes.append("columns not seen in training, ignored: " + ", ".join(report["ignored_columns"]))
+    if report.get("constant_columns_changed"):
+        notes.append("columns constant in training that now differ (not used by the model): "
+                     + ", ".join(f"{k} in {v} row(s)" for k, v in report["constant_columns_changed"].items()))
     if report.get("constant_columns"):
         notes.append("constant columns, not used: " + ", ".join(report["constant_columns"]))
     for n in notes:

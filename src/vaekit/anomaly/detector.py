@@ -135,7 +135,8 @@ class VAEDetector(DetectorContract, BaseEstimator):
         enc = self.preprocessor_.fit_transform(X)
         self.fit_report_ = {**enc.report, "constant_columns": list(self.preprocessor_.constant_columns_),
                             "categorical_columns": list(self.preprocessor_.categories_)}
-        self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
+        if self.preprocessor_.input_kind_ == "frame":
+            self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
         self.n_features_in_ = len(self.preprocessor_.columns_)
         self.model_ = self._train(enc.values, enc.observed, run_dir)
         self.decision_scores_ = self._scores(enc.values, enc.observed)
@@ -217,7 +218,8 @@ class VAEDetector(DetectorContract, BaseEstimator):
             raise ModelFileError(f"{Path(directory) / META_FILE}: not a valid detector description ({e})") from None
         det.model_ = from_pretrained(directory)
         det.decision_scores_ = read_arrays(directory)["decision_scores"].astype(np.float64)
-        det.feature_names_in_ = np.asarray(det.preprocessor_.columns_, dtype=object)
+        if det.preprocessor_.input_kind_ == "frame":
+            det.feature_names_in_ = np.asarray(det.preprocessor_.columns_, dtype=object)
         det.n_features_in_ = len(det.preprocessor_.columns_)
         if det.model_.config.get("n_features") != len(det.preprocessor_.encoded_names_):
             raise ModelFileError(f"{directory}: the model has {det.model_.config.get('n_features')} inputs, "

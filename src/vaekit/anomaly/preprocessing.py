@@ -133,6 +133,7 @@ class TabularPreprocessor:
         self.columns_ = list(df.columns)
         cat = self._categorical_names(df)
         self.numeric_, self.center_, self.scale_, self.constant_columns_ = [], [], [], []
+        self.constant_values_: list[float] = []
         self.categories_: dict[str, list[str]] = {}
         self.seen_: dict[str, list[str]] = {}
         for name in self.columns_:
@@ -152,6 +153,7 @@ class TabularPreprocessor:
                 scale = float(np.std(v))
             if not scale > 0:
                 self.constant_columns_.append(name)
+                self.constant_values_.append(float(med))
                 continue
             self.numeric_.append(name)
             self.center_.append(float(med))
@@ -240,6 +242,12 @@ class TabularPreprocessor:
             values[:, j : j + len(cats)] = block
             observed[:, j : j + len(cats)] = (~miss)[:, None]
             j += len(cats)
+        changed = {}
+        for name, value in zip(self.constant_columns_, self.constant_values_):
+            v = _numeric(df[name], name)
+            if (n_changed := int((~np.isnan(v) & (v != value)).sum())):
+                changed[name] = n_changed
+        report["constant_columns_changed"] = changed
         empty = np.flatnonzero(observed.sum(1) == 0)
         if len(empty):
             raise DataError(f"row {empty[0]} has no observed value ({len(empty)} such row(s))")
@@ -268,6 +276,7 @@ class TabularPreprocessor:
         return {"categorical": self.categorical, "max_categories": self.max_categories, "missing": self.missing,
                 "input_kind": self.input_kind_, "columns": self.columns_, "numeric": self.numeric_,
                 "center": self.center_, "scale": self.scale_, "constant_columns": self.constant_columns_,
+                "constant_values": self.constant_values_,
                 "categories": self.categories_, "seen": self.seen_}
 
     @classmethod
@@ -276,6 +285,7 @@ class TabularPreprocessor:
         p.input_kind_, p.columns_, p.numeric_ = d["input_kind"], list(d["columns"]), list(d["numeric"])
         p.center_, p.scale_ = [float(v) for v in d["center"]], [float(v) for v in d["scale"]]
         p.constant_columns_ = list(d["constant_columns"])
+        p.constant_values_ = [float(v) for v in d.get("constant_values", [np.nan] * len(p.constant_columns_))]
         p.categories_ = {str(k): [str(c) for c in v] for k, v in d["categories"].items()}
         p.seen_ = {str(k): list(v) for k, v in d.get("seen", {}).items()}
         if len(p.center_) != len(p.numeric_) or len(p.scale_) != len(p.numeric_):
