@@ -84,6 +84,20 @@ def test_anomaly_scores_do_not_depend_on_batching(client, runs):
     assert any("missing" in n for n in odd["notes"]) and any("never seen" in n for n in odd["notes"])
 
 
+def test_a_row_that_overflows_the_model_is_maximally_abnormal(client):
+    r = client.post("/v1/models/fraud/score", json={"rows": [{"amount": 100.0, "hour": -999999999999.0, "kind": "cash"},
+                                                             {"amount": 101.0, "hour": 3.0, "kind": "cash"}]})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["labels"][0] == 1 and out["scores"][0] > out["scores"][1] and out["probability"][0] == 1.0
+    assert out["top_features"][0][0]["feature"] == "hour" and "overflowed" in " ".join(out["notes"])
+
+
+def test_integral_numbers_count_as_integers(client):
+    assert client.post("/v1/models/digits/sample", json={"n": 3.0, "seed": 7.0}).json()["seed"] == 7
+    assert client.post("/v1/models/digits/sample", json={"n": 2.5}).status_code == 422
+
+
 def test_recommendations_match_the_recommender(client, runs):
     from vaekit.recommend import MultVAERecommender
 
@@ -127,7 +141,12 @@ BAD_REQUESTS = [
     ("/v1/models/digits/interpolate", {"a": ROW, "b": ROW, "steps": 1}, 422, "2"),
     ("/v1/models/fraud/score", {"rows": [{"amount": "lots"}]}, 422, "amount"),
     ("/v1/models/fraud/score", {"rows": [{"amount": 1, "colour": "red"}]}, 422, "colour"),
-    ("/v1/models/fraud/score", {"rows": [{}]}, 422, "no observed value"),
+    ("/v1/models/fraud/score", {"rows": [{}]}, 422, "needs a value"),
+    ("/v1/models/fraud/score", {"rows": [{"amount": None, "hour": None}]}, 422, "needs a value"),
+    ("/v1/models/digits/sample", {"n": 2, "seed": False}, 422, "seed"),
+    ("/v1/models/digits/decode", {"z": [[False, 0.0, 0.0, 0.0]]}, 422, "number"),
+    ("/v1/models/shop/recommend", {"history": [], "exclude_seen": 0}, 422, "boolean"),
+    ("/v1/models/shop/recommend", {"history": [1, 2]}, 422, "string"),
     ("/v1/models/shop/recommend", {"history": ["i1"] * 3000}, 422, "2048"),
     ("/v1/models/shop/recommend", {"history": ["i1"], "k": 31}, 422, "30"),
     ("/v1/models/embed/transform", {"x": [[0.1] * 10]}, 422, "64"),
@@ -191,6 +210,8 @@ def test_openapi_documents_each_model_shapes(client):
     assert x["items"]["items"]["maximum"] == 1
     assert "422" in spec["paths"]["/v1/models/digits/encode"]["post"]["responses"]
     assert "securitySchemes" not in spec.get("components", {})
+    row = schemas["FraudRow"]
+    assert len(row["anyOf"]) == 3 and row["additionalProperties"] is False  # at least one value per row
 
 
 def test_page_and_static_files_are_served_with_a_strict_csp(client):

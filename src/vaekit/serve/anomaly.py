@@ -14,16 +14,16 @@ noise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vaekit.core import DiagGaussian
 from vaekit.errors import ModelFileError
-from vaekit.serve.base import InputError, Operation, ServedModel, camel, number, schema
+from vaekit.serve.base import integer, Operation, ServedModel, camel, number, schema
 from vaekit.serve.settings import ServeSettings
 
 MAX_TEXT = 256
@@ -77,10 +77,16 @@ class AnomalyScorer:
         enc = det.preprocessor_.transform(df)
         scores, resid = self._score_batches(self.model, enc.values, enc.observed, det.score, det.n_samples,
                                             det.random_state, explain=True)
-        if not np.all(np.isfinite(scores)):
-            raise InputError("the detector produced non-finite scores for this input (values far outside the "
-                             "training data?)")
         share = self._shares(resid, self.groups)
+        # A row so far outside the training data that the model overflows (its encoder's
+        # variance becomes inf) is as abnormal as it gets: the largest float as its score,
+        # and its columns ranked by how far their standardized values are from the median.
+        overflow = ~(np.isfinite(scores) & np.all(np.isfinite(share), axis=1))
+        if overflow.any():
+            scores = np.where(overflow, np.finfo(np.float64).max, scores)
+            far = (np.nan_to_num(enc.values.astype(np.float64), posinf=1e300, neginf=-1e300) ** 2
+                   * enc.observed)[overflow]
+            share[overflow] = self._shares(np.minimum(far, 1e300), self.groups)
         prob = np.clip((scores - self.lo) / (self.hi - self.lo), 0, 1) if self.hi > self.lo else np.zeros_like(scores)
         out, start = [], 0
         for req, n in zip(reqs, counts):
@@ -92,11 +98,11 @@ class AnomalyScorer:
                 top.append([{"feature": self.features[j], "share": round(float(row[j]), 6)} for j in order])
             out.append({"scores": scores[sl].tolist(), "labels": (scores[sl] > det.threshold_).astype(int).tolist(),
                         "probability": prob[sl].tolist(), "threshold": float(det.threshold_),
-                        "top_features": top, "notes": self.notes(enc, sl)})
+                        "top_features": top, "notes": self.notes(enc, sl, overflow[sl])})
         return out
 
-    def notes(self, enc, sl: slice) -> list[str]:
-        """Missing values and unseen categories of this request's rows."""
+    def notes(self, enc, sl: slice, overflow: np.ndarray) -> list[str]:
+        """Missing values, unseen categories and overflowing rows of this request."""
         pre = self.det.preprocessor_
         observed, values = enc.observed[sl], enc.values[sl]
         notes = []
@@ -113,21 +119,40 @@ class AnomalyScorer:
             notes.append(f"{missing} missing value(s) left out of the likelihood")
         if unseen:
             notes.append(f"{unseen} categorical value(s) never seen in training (they raise the score)")
+        if overflow.any():
+            notes.append(f"{int(overflow.sum())} row(s) so far outside the training data that the score "
+                         f"overflowed: reported as the largest float")
         return notes
 
 
+class _Row(BaseModel):
+    used: ClassVar[dict[str, str]] = {}  # field -> column, for the columns the model reads
+
+    @model_validator(mode="after")
+    def _has_a_value(self):
+        if not any(getattr(self, f) is not None for f in self.used):
+            raise ValueError(f"a row needs a value in at least one of: {', '.join(self.used.values())}")
+        return self
+
+
 def _row_model(name: str, det) -> type:
+    """One row of the table: the training columns by name, null (or absent) = missing."""
     pre = det.preprocessor_
-    fields = {}
+    annotations, namespace, used = {}, {}, {}
     for i, col in enumerate(pre.columns_):
         if col in pre.categories_:
             text = Annotated[str, Field(max_length=MAX_TEXT)]
             typ, doc = text | int | number(-1e12, 1e12) | None, "category (text or number)"
         else:
             typ, doc = number(-1e12, 1e12) | None, "number"
-        fields[f"c{i}"] = (typ, Field(None, alias=col, description=f"{doc}; null or absent: missing"))
-    return create_model(f"{camel(name)}Row", __config__=ConfigDict(extra="forbid", populate_by_name=False),
-                        **fields)
+        annotations[f"c{i}"] = typ
+        namespace[f"c{i}"] = Field(None, alias=col, description=f"{doc}; null or absent: missing")
+        if col not in pre.constant_columns_:
+            used[f"c{i}"] = col
+    some_value = [{"required": [c], "properties": {c: {"not": {"type": "null"}}}} for c in used.values()]
+    namespace.update(__annotations__=annotations, used=used, model_config=ConfigDict(
+        extra="forbid", strict=True, populate_by_name=False, json_schema_extra={"anyOf": some_value}))
+    return type(f"{camel(name)}Row", (_Row,), namespace)
 
 
 def load_anomaly_model(name: str, run_dir: Path, settings: ServeSettings) -> ServedModel:
@@ -143,7 +168,7 @@ def load_anomaly_model(name: str, run_dir: Path, settings: ServeSettings) -> Ser
     row = _row_model(name, det)
     req = schema(name, "ScoreRequest",
                  rows=(Annotated[list[row], Field(min_length=1, max_length=settings.max_rows)], ...),
-                 top_k=(int, Field(3, ge=0, le=len(scorer.features), description="top contributing columns per row")))
+                 top_k=(integer(0, len(scorer.features)), Field(3, description="top contributing columns per row")))
     feature = schema(name, "Contribution", feature=(str, ...), share=(float, ...))
     res = schema(name, "ScoreResponse", scores=(list[float], ...), labels=(list[int], ...),
                  probability=(list[float], ...), threshold=(float, ...),

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from vaekit.serve.settings import ServeSettings
 
@@ -60,7 +60,19 @@ def camel(name: str) -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown fields, no coercion (``false`` is not 0, ``"1"`` is not 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(v):
+    """JSON Schema counts 64.0 as an integer; strict pydantic does not: accept it, exactly."""
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else v
+
+
+def integer(lo: int, hi: int):
+    """An integer in [lo, hi]; the bounds come before the validator so the spec shows them."""
+    return Annotated[int, Field(ge=lo, le=hi), BeforeValidator(_integral)]
 
 
 def number(lo: float, hi: float, doc: str = ""):
@@ -191,7 +203,7 @@ class VectorModel:
         cond: dict = {}
         label_field: dict = {}
         if self.n_classes:
-            lab = Annotated[int, Field(ge=0, le=self.n_classes - 1)]
+            lab = integer(0, self.n_classes - 1)
             cond = {"labels": (Annotated[list[lab], Field(min_length=1, max_length=s.max_rows,
                                                           description="class of each row (conditional model)")], ...)}
             label_field = {"label": (lab | None, Field(None, description="class (default: cycle through them)"))}
@@ -204,13 +216,13 @@ class VectorModel:
         rec_req = schema(name, "ReconstructRequest", x=(x_rows, ...), **cond)
         rec_res = schema(name, "ReconstructResponse", x=(matrix, ...), z=(matrix, ...), shape=shape_f)
         smp_req = schema(name, "SampleRequest",
-                         n=(int, Field(16, ge=1, le=s.max_samples, description="number of samples")),
-                         seed=(int | None, Field(None, ge=0, le=SEED_MAX, description="random seed (default: fresh)")),
+                         n=(integer(1, s.max_samples), Field(16, description="number of samples")),
+                         seed=(integer(0, SEED_MAX) | None, Field(None, description="random seed (default: fresh)")),
                          **label_field)
         smp_res = schema(name, "SampleResponse", x=(matrix, ...), z=(matrix, ...), seed=(int, ...), shape=shape_f)
         itp_req = schema(name, "InterpolateRequest", a=(row, ...), b=(row, ...),
-                         steps=(int, Field(8, ge=2, le=s.max_steps, description="points on the path, ends included")),
-                         **({"label": (Annotated[int, Field(ge=0, le=self.n_classes - 1)], ...)} if self.n_classes else {}))
+                         steps=(integer(2, s.max_steps), Field(8, description="points on the path, ends included")),
+                         **({"label": (integer(0, self.n_classes - 1), ...)} if self.n_classes else {}))
         itp_res = schema(name, "InterpolateResponse", x=(matrix, ...), z=(matrix, ...), t=(list[float], ...),
                          shape=shape_f)
         n_rows = lambda key: (lambda req: len(getattr(req, key)))  # noqa: E731

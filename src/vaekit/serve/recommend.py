@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from vaekit.serve.base import Operation, ServedModel, schema
+from vaekit.serve.base import integer, Operation, ServedModel, schema
 from vaekit.serve.settings import ServeSettings
 
 MAX_ID = 256
@@ -80,7 +80,7 @@ def load_recommender(name: str, run_dir: Path, settings: ServeSettings) -> Serve
     req = schema(name, "RecommendRequest",
                  history=(Annotated[list[item], Field(max_length=settings.max_seq_len,
                                                       description="item ids the user interacted with")], ...),
-                 k=(int, Field(10, ge=1, le=min(settings.max_k, model.n_items), description="items to return")),
+                 k=(integer(1, min(settings.max_k, model.n_items)), Field(10, description="items to return")),
                  exclude_seen=(bool, Field(True, description="leave the history's items out")))
     res = schema(name, "RecommendResponse", items=(list[str], ...), scores=(list[float], ...),
                  unknown=(list[str], ...), note=(str, ...))
