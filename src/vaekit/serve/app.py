@@ -16,22 +16,22 @@ stack trace in the body). Forward passes run on a compute thread, batched
 """
 
 import asyncio
-import inspect
+import gc
 import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import torch
-from fastapi import Body, Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from vaekit import __version__
@@ -95,12 +95,11 @@ def _first_line(e: Exception) -> str:
     return (text.splitlines()[0] if text else type(e).__name__)[:500]
 
 
-def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
+def _validation_response(errors: list[dict]) -> JSONResponse:
     if errors and errors[0].get("type") == "json_invalid":
         ctx = errors[0].get("ctx") or {}
-        loc = errors[0].get("loc", ())
-        pos = f" at position {loc[1]}" if len(loc) > 1 else ""
+        loc = [p for p in errors[0].get("loc", ()) if p != "body"]
+        pos = f" at position {loc[0]}" if loc else ""
         return JSONResponse({"detail": f"malformed JSON{pos}: {ctx.get('error', 'cannot parse the body')}"}, 400)
     items = []
     for e in errors[:20]:
@@ -115,7 +114,7 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_request, exc: RequestValidationError):
-        return _validation_response(exc)
+        return _validation_response(exc.errors())
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
@@ -155,6 +154,11 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
                         b = Batcher(op.run, op.rows, executor, settings.batch_window_ms / 1000, settings.max_batch_rows)
                         b.start()
                         batchers[(m.name, op.name)] = b
+        # Everything loaded so far (torch, the models, their data) lives as long as the
+        # server: leave it out of the garbage collector's full passes, which would
+        # otherwise walk it and stall every request for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         state["ready"] = True
         try:
             yield
@@ -178,6 +182,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
     deps = []
     errors: dict = {400: {"model": ErrorBody, "description": "malformed request"},
                     413: {"model": ErrorBody, "description": "body over the size limit"},
+                    415: {"model": ErrorBody, "description": "body not sent as JSON"},
                     422: {"model": ErrorBody, "description": "invalid input (shape, type, range, limit)"}}
     if api_key is not None:
         header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the server's API key")
@@ -212,6 +217,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
     for m in models:
         _add_model_routes(app, m, describe(m), executor, batchers, deps, errors)
     _add_fallback_routes(app, by_name, deps)
+    app.openapi = _openapi(app, models)
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -233,11 +239,29 @@ def _add_model_routes(app: FastAPI, m: ServedModel, description: dict, executor,
         app.add_api_route(f"/v1/models/{m.name}/{op.name}", handler, methods=["GET" if op.request is None else "POST"],
                           response_model=op.response, tags=[m.name], summary=op.summary,
                           description=op.description or None, dependencies=deps, responses=errors,
-                          operation_id=f"{m.name}-{op.name}")
+                          operation_id=f"{m.name}-{op.name}",
+                          openapi_extra=None if op.request is None else _request_body_spec(op))
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _handler(m: ServedModel, op: Operation, executor, batchers):
-    async def handler(body=None):
+    """The route of one operation. The body is parsed and validated in one step by
+    pydantic's JSON parser (``model_validate_json``): several times faster than
+    ``json.loads`` followed by validation, which matters at hundreds of requests a second."""
+
+    async def handler(request: Request):
+        body = None
+        if op.request is not None:
+            if not _is_json(request.headers.get("content-type", "")):
+                raise InputError("send the body as JSON (Content-Type: application/json)", 415)
+            try:
+                body = op.request.model_validate_json(await request.body())
+            except ValidationError as e:
+                return _validation_response(e.errors(include_url=False, include_input=False))
         batcher = batchers.get((m.name, op.name))
         if batcher is not None:
             result = await batcher.submit(body)
@@ -248,13 +272,33 @@ def _handler(m: ServedModel, op: Operation, executor, batchers):
                 raise result
         return _json(result)
 
-    params = []
-    if op.request is not None:
-        params = [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    annotation=Annotated[op.request, Body()])]
-    handler.__signature__ = inspect.Signature(params)
     handler.__name__ = f"{m.name}_{op.name}".replace("-", "_")
     return handler
+
+
+def _request_body_spec(op: Operation) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{op.request.__name__}"}}}}}
+
+
+def _openapi(app: FastAPI, models: list[ServedModel]):
+    """FastAPI's spec plus the request schemas of the routes that parse their own bodies."""
+    from fastapi.openapi.utils import get_openapi
+
+    def build():
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for m in models:
+                for op in m.operations.values():
+                    if op.request is not None:
+                        doc = op.request.model_json_schema(ref_template="#/components/schemas/{model}")
+                        schemas.update(doc.pop("$defs", {}))
+                        schemas[op.request.__name__] = doc
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    return build
 
 
 def _add_fallback_routes(app: FastAPI, by_name: dict, deps) -> None:
