@@ -82,6 +82,8 @@ def test_anomaly_scores_do_not_depend_on_batching(client, runs):
     assert np.corrcoef(reference, together["scores"])[0, 1] > 0.99  # same score up to Monte-Carlo noise
     odd = post(client, "/v1/models/fraud/score", {"rows": [{"amount": None, "hour": 3, "kind": "crypto"}]}).json()
     assert any("missing" in n for n in odd["notes"]) and any("never seen" in n for n in odd["notes"])
+    text = post(client, "/v1/models/fraud/score", {"rows": [{"kind": ""}, {"kind": "NA"}]}).json()
+    assert len(text["scores"]) == 2 and "2 categorical value(s) never seen" in " ".join(text["notes"])
 
 
 def test_a_row_that_overflows_the_model_is_maximally_abnormal(client):

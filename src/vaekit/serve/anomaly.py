@@ -27,6 +27,7 @@ from vaekit.serve.base import integer, Operation, ServedModel, camel, number, sc
 from vaekit.serve.settings import ServeSettings
 
 MAX_TEXT = 256
+UNSEEN = "\ue000"  # a private-use character no training category starts with: keeps "" or "NA" a value
 
 
 class _SharedNoise(DiagGaussian):
@@ -68,8 +69,19 @@ class AnomalyScorer:
         self.lo, self.hi = float(det.decision_scores_.min()), float(det.decision_scores_.max())
 
     def frame(self, reqs: list) -> tuple[pd.DataFrame, list[int]]:
+        """The requests' rows as one table. In JSON, null is the missing value: a string is
+        always a category, even one that a CSV reader would take for missing ("", "NA")."""
+        from vaekit.anomaly.preprocessing import _is_missing_text  # the preprocessor's own rule
+
         records = [row.model_dump(by_alias=True) for req in reqs for row in req.rows]
-        return pd.DataFrame.from_records(records, columns=self.columns), [len(r.rows) for r in reqs]
+        df = pd.DataFrame.from_records(records, columns=self.columns)
+        for col in self.categorical:
+            s = df[col]
+            text = s.map(lambda v: isinstance(v, str))
+            looks_missing = text.to_numpy(dtype=bool) & _is_missing_text(s)
+            if looks_missing.any():
+                df[col] = [UNSEEN + v if m else v for v, m in zip(s, looks_missing)]
+        return df, [len(r.rows) for r in reqs]
 
     def run(self, reqs: list) -> list[dict]:
         df, counts = self.frame(reqs)
