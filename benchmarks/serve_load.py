@@ -183,7 +183,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--endpoints", default="encode,score")
-    ap.add_argument("--window-ms", type=float, default=2.0, help="batch window of the batched server")
+    ap.add_argument("--window-ms", type=float, default=1.0, help="batch window of the batched server (its default)")
     ap.add_argument("--mnist-epochs", type=int, default=5)
     ap.add_argument("--anomaly-steps", type=int, default=2000)
     args = ap.parse_args()

@@ -13,6 +13,7 @@ noise.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vaekit.core import DiagGaussian
 from vaekit.errors import ModelFileError
-from vaekit.serve.base import integer, Operation, ServedModel, camel, number, schema
+from vaekit.serve.base import NUMBER_BYTES, Operation, ServedModel, camel, fits, integer, number, schema
 from vaekit.serve.settings import ServeSettings
 
 MAX_TEXT = 256
@@ -167,6 +168,13 @@ def _row_model(name: str, det) -> type:
     return type(f"{camel(name)}Row", (_Row,), namespace)
 
 
+def _row_bytes(det) -> int:
+    """Room for one JSON row: each column's name and value (text escaped at worst 6 bytes a character)."""
+    pre = det.preprocessor_
+    return 2 + sum(len(json.dumps(c)) + 2 + (6 * MAX_TEXT + 4 if c in pre.categories_ else NUMBER_BYTES)
+                   for c in pre.columns_)
+
+
 def load_anomaly_model(name: str, run_dir: Path, settings: ServeSettings) -> ServedModel:
     try:
         from vaekit.anomaly import VAEDetector
@@ -179,7 +187,8 @@ def load_anomaly_model(name: str, run_dir: Path, settings: ServeSettings) -> Ser
     scorer = AnomalyScorer(det)
     row = _row_model(name, det)
     req = schema(name, "ScoreRequest",
-                 rows=(Annotated[list[row], Field(min_length=1, max_length=settings.max_rows)], ...),
+                 rows=(Annotated[list[row], Field(min_length=1, max_length=fits(
+                     settings, settings.max_rows, _row_bytes(det)))], ...),
                  top_k=(integer(0, len(scorer.features)), Field(3, description="top contributing columns per row")))
     feature = schema(name, "Contribution", feature=(str, ...), share=(float, ...))
     res = schema(name, "ScoreResponse", scores=(list[float], ...), labels=(list[int], ...),

@@ -84,6 +84,15 @@ def rows_of(width: int, lo: float, hi: float, max_rows: int, doc: str):
     return Annotated[list[row], Field(min_length=1, max_length=max_rows, description=doc)]
 
 
+NUMBER_BYTES = 32  # room for one JSON number with its separator, e.g. "-1.2345678901234567e-300, "
+
+
+def fits(settings: ServeSettings, cap: int, bytes_per_item: int) -> int:
+    """The most items of ``bytes_per_item`` (at most ``cap``) that fit the body limit, so
+    that every request the spec allows also fits the body limit."""
+    return max(1, min(cap, int(0.9 * settings.max_body_bytes) // bytes_per_item))
+
+
 def schema(model_name: str, what: str, **fields) -> type[BaseModel]:
     """A request or response model named after the served model (unique in the spec)."""
     return create_model(f"{camel(model_name)}{what}", __base__=Strict, **fields)
@@ -197,14 +206,15 @@ class VectorModel:
     def vector_operations(self, name: str, s: ServeSettings) -> list[Operation]:
         lo, hi = self.x_range
         d, k, zb = self.input_dim, self.latent_dim, self.z_bound
-        x_rows = rows_of(d, lo, hi, s.max_rows, f"{self.x_doc}: each row exactly {d} numbers in [{lo:g}, {hi:g}]")
-        z_rows = rows_of(k, -zb, zb, s.max_rows, f"latent codes: each row exactly {k} numbers in [{-zb:g}, {zb:g}]")
+        nx, nz = fits(s, s.max_rows, NUMBER_BYTES * (d + 1)), fits(s, s.max_rows, NUMBER_BYTES * (k + 1))
+        x_rows = rows_of(d, lo, hi, nx, f"{self.x_doc}: each row exactly {d} numbers in [{lo:g}, {hi:g}]")
+        z_rows = rows_of(k, -zb, zb, nz, f"latent codes: each row exactly {k} numbers in [{-zb:g}, {zb:g}]")
         row = Annotated[list[number(lo, hi)], Field(min_length=d, max_length=d, description=f"{d} numbers")]
         cond: dict = {}
         label_field: dict = {}
         if self.n_classes:
             lab = integer(0, self.n_classes - 1)
-            cond = {"labels": (Annotated[list[lab], Field(min_length=1, max_length=s.max_rows,
+            cond = {"labels": (Annotated[list[lab], Field(min_length=1, max_length=max(nx, nz),
                                                           description="class of each row (conditional model)")], ...)}
             label_field = {"label": (lab | None, Field(None, description="class (default: cycle through them)"))}
         matrix = list[list[float]]

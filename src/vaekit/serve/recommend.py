@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from vaekit.serve.base import integer, Operation, ServedModel, schema
+from vaekit.serve.base import Operation, ServedModel, fits, integer, schema
 from vaekit.serve.settings import ServeSettings
 
 MAX_ID = 256
@@ -78,7 +78,7 @@ def load_recommender(name: str, run_dir: Path, settings: ServeSettings) -> Serve
     model = Recommender(rec)
     item = Annotated[str, Field(max_length=MAX_ID)]
     req = schema(name, "RecommendRequest",
-                 history=(Annotated[list[item], Field(max_length=settings.max_seq_len,
+                 history=(Annotated[list[item], Field(max_length=fits(settings, settings.max_seq_len, 6 * MAX_ID + 4),
                                                       description="item ids the user interacted with")], ...),
                  k=(integer(1, min(settings.max_k, model.n_items)), Field(10, description="items to return")),
                  exclude_seen=(bool, Field(True, description="leave the history's items out")))

@@ -19,7 +19,7 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
     batching: bool = Field(True, description="batch concurrent requests to the same model and operation")
     batch_window_ms: float = Field(
-        2.0, ge=0.0, le=100.0,
+        1.0, ge=0.0, le=100.0,
         description="how long the oldest queued request waits for others to join its batch")
     max_batch_rows: int = Field(256, ge=1, le=65536, description="rows in one batched forward pass")
     max_body_bytes: int = Field(4 * MiB, ge=1024, description="request body limit (413 beyond)")
