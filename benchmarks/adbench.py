@@ -16,7 +16,8 @@ beta=1, capacity=0)); vaekit with VAEDetector's defaults. One torch thread each.
     python benchmarks/adbench.py --sets cardio,thyroid --seeds 1 --no-write
 
 Partial results are kept in ``benchmarks/runs/adbench_partial.json`` so that an
-interrupted run continues where it stopped (``--fresh`` starts over).
+interrupted run continues where it stopped (``--fresh`` starts over; ``--no-write`` runs
+leave that file alone).
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def main(argv=None) -> int:
     sets = [s for s in SETS if not args.sets or s in args.sets.lower().split(",")]
     methods = [m for m in args.methods.split(",") if m]
     seeds = list(range(args.seeds))
-    partial = {} if args.fresh or not PARTIAL.exists() else json.loads(PARTIAL.read_text())
+    keep = not args.no_write  # a trial run (--no-write) neither reads nor writes the partial file
+    partial = {} if args.fresh or not keep or not PARTIAL.exists() else json.loads(PARTIAL.read_text())
     if partial.get("_cap", args.cap) != args.cap:
         partial = {}
     partial["_cap"] = args.cap
@@ -167,8 +169,9 @@ def main(argv=None) -> int:
                 r = partial[key]
                 print(f"{s:14s} seed {seed} {m:9s} ROC-AUC {r['roc_auc']:.4f} AP {r['ap']:.4f} "
                       f"fit {r['fit_seconds']:.1f}s", flush=True)
-                PARTIAL.parent.mkdir(parents=True, exist_ok=True)
-                PARTIAL.write_text(json.dumps(partial))
+                if keep:
+                    PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+                    PARTIAL.write_text(json.dumps(partial))
     metrics = summarise(partial, sets, methods, seeds)
     wall = time.perf_counter() - started
     for m in metrics["mean_roc_auc"]:

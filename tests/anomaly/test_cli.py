@@ -107,3 +107,15 @@ def test_bad_input_exits_2_with_one_line(case, message, files, table_run, tmp_pa
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in " ".join(err.split())
+
+
+def test_parquet_without_an_engine_is_a_clear_error(tmp_path, capsys):
+    try:
+        import pyarrow  # noqa: F401
+
+        pytest.skip("pyarrow is installed: Parquet is read")
+    except ImportError:
+        pass
+    (tmp_path / "t.parquet").write_bytes(b"PAR1")
+    assert main(["anomaly", "fit", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "o")]) == 2
+    assert "reading Parquet needs pyarrow" in capsys.readouterr().err

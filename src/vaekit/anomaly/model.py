@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaekit.builders import register
-from vaekit.core import VAE, Likelihood
+from vaekit.core import VAE, DiagGaussian, Likelihood
 from vaekit.core.model import LossOutput
 from vaekit.core.networks import MLPDecoder, MLPEncoder
 
 LOG_2PI = math.log(2.0 * math.pi)
+LOG_VAR_MIN, LOG_VAR_MAX = -15.0, 10.0
 
 
 def pack(values: Tensor, observed: Tensor | None = None) -> Tensor:
@@ -84,10 +85,15 @@ class MaskedGaussian(Likelihood):
 
 
 class MaskedVAE(VAE):
-    """A VAE on packed ``(B, 2, D)`` inputs, trained on the M-ELBO (see the module docstring)."""
+    """A VAE on packed ``(B, 2, D)`` inputs, trained on the M-ELBO (see the module docstring).
+
+    The posterior log-variance is clamped to [-15, 10]: a far-out training row (robust-scaled
+    values in the thousands occur, e.g. in ADBench's shuttle) must not overflow exp(log_var).
+    """
 
     def encode(self, x: Tensor, y: Tensor | None = None):
-        return super().encode(x[:, 0], y)
+        q = super().encode(x[:, 0], y)
+        return DiagGaussian(q.mean, q.log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
 
     @staticmethod
     def observed_ratio(x: Tensor) -> Tensor:

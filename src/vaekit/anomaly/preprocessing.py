@@ -13,6 +13,8 @@
   likelihood: the transform returns an observed mask, the VAE leaves those entries out of
   p(x|z) (Donut's M-ELBO, see :mod:`vaekit.anomaly.model`) and the encoder sees the
   training median. Every transform reports what it found (:attr:`report_`).
+- Scaled values are clipped to +-1e6 so that float32 arithmetic stays finite; such a row
+  is an anomaly by any measure and keeps a huge score.
 - Columns are matched by name for data frames: reordered columns are aligned, extra
   columns are ignored and reported, missing columns are an error. Arrays are positional
   and must have the training number of columns. Text in a numeric column is an error
@@ -29,6 +31,7 @@ import pandas as pd
 from vaekit.errors import DataError
 
 OTHER = "__other__"
+CLIP = 1e6  # scaled values beyond a million robust units are clipped: float32 squares stay finite
 
 
 @dataclass
@@ -220,7 +223,7 @@ class TabularPreprocessor:
             if miss.any():
                 report["missing_values"][name] = int(miss.sum())
                 self._refuse_missing(name, miss)
-            values[:, j] = np.where(miss, 0.0, (v - self.center_[j]) / self.scale_[j])
+            values[:, j] = np.where(miss, 0.0, np.clip((v - self.center_[j]) / self.scale_[j], -CLIP, CLIP))
             observed[:, j] = ~miss
         j = len(self.numeric_)
         for col, cats in self.categories_.items():
