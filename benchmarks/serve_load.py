@@ -2,10 +2,11 @@
 
 Two models are served: an MNIST image VAE (``encode``, one 784-pixel image per request)
 and a VAE anomaly detector on ADBench's cardio table (``score``, one 21-column row per
-request, with its top contributing columns). For each server mode (batching on with its
-default window, batching off: one forward pass per request), each endpoint and 1, 8 and
-32 concurrent clients, a closed-loop async client keeps that many keep-alive connections
-busy for ``--duration`` seconds (after a short warm-up) and records every latency.
+request, with its top contributing columns). Two servers run side by side: batching on
+(its default window) and batching off (one forward pass per request). For each endpoint
+and 1, 8 and 32 concurrent clients, a closed-loop async client keeps that many keep-alive
+connections busy for ``--duration`` seconds (after a short warm-up) against one server,
+then the other, and records every latency.
 
 The client is a minimal asyncio HTTP/1.1 client in its own process, so the server's
 numbers are not limited by a heavy client library; both share this machine's cores.
@@ -201,18 +202,21 @@ def main() -> None:
     endpoints = args.endpoints.split(",")
     load_before = os.getloadavg()
     cells, started = [], time.time()
-    for mode in ("batched", "unbatched"):
-        proc, port = start_server(specs, mode == "batched", args.window_ms)
-        try:
-            for ep in endpoints:
-                model, op = targets[ep]
-                reqs = [request_bytes(model, op, b) for b in bodies[ep]]
-                for c in clients:
+    # Both servers run side by side (an idle one costs nothing) and their cells alternate,
+    # so that a change in the machine's load during the run hits both alike.
+    servers = {mode: start_server(specs, mode == "batched", args.window_ms) for mode in ("batched", "unbatched")}
+    try:
+        for ep in endpoints:
+            model, op = targets[ep]
+            reqs = [request_bytes(model, op, b) for b in bodies[ep]]
+            for c in clients:
+                for mode, (_, port) in servers.items():
                     cell = {"mode": mode, "endpoint": ep, **measure(port, reqs, c, args.duration, args.warmup),
                             "load_average_1min": round(os.getloadavg()[0], 2)}
                     print(json.dumps(cell), flush=True)
                     cells.append(cell)
-        finally:
+    finally:
+        for proc, _ in servers.values():
             proc.terminate()
             proc.wait(30)
     load_after = os.getloadavg()
@@ -253,8 +257,9 @@ def main() -> None:
     }
     rows = ["| server | endpoint | clients | req/s | p50 ms | p95 ms | p99 ms | errors |",
             "|---|---|---|---|---|---|---|---|"]
+    order = {"batched": 0, "unbatched": 1}
     rows += [f"| {x['mode']} | {x['endpoint']} | {x['clients']} | {x['rps']} | {x['p50_ms']} | {x['p95_ms']} | "
-             f"{x['p99_ms']} | {x['errors']} |" for x in cells]
+             f"{x['p99_ms']} | {x['errors']} |" for x in sorted(cells, key=lambda x: order[x["mode"]])]
     md = ("\n".join(rows) + f"\n\n{machine()['cpu']}, {os.cpu_count()} cores shared by server and client "
           f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after); {args.duration:g} s per cell; "
           f"{now()}.\n")

@@ -175,6 +175,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
                               "under /v1/models/NAME/ with request schemas of its exact shapes. Errors are "
                               "JSON {\"detail\": ...} with a 4xx status. The explorer page is at /.")
     app.state.batchers = batchers
+    app.state.model_names = list(by_name)
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

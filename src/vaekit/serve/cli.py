@@ -41,10 +41,11 @@ def serve_command(
     files are safetensors + JSON only: a run directory holding a pickle is refused.
     """
     try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
+        import fastapi
+        import uvicorn
     except ImportError as e:
         raise ConfigError(f"serving needs the serve extra: pip install 'vaekit[serve]' ({e})") from None
+    del fastapi, uvicorn
     from vaekit.serve.security import load_api_key
     from vaekit.serve.server import serve
 
@@ -59,11 +60,9 @@ def serve_command(
         raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
     key = load_api_key(api_key_file)
 
-    def announce(app) -> None:
-        names = [r.path.split("/")[3] for r in app.routes if getattr(r, "path", "").count("/") == 3
-                 and r.path.startswith("/v1/models/") and "{" not in r.path]
+    def announce(app, port: int) -> None:
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        typer.echo(f"serving {', '.join(names)} at http://{shown}:{port}/ (explorer), "
-                   f"/openapi.json (API){' - API key required' if key else ''}")
+        typer.echo(f"serving {', '.join(app.state.model_names)} at http://{shown}:{port}/ (explorer), "
+                   f"/openapi.json (API){'; API key required' if key else ''}")
 
     serve(runs_, settings, key, on_start=announce)

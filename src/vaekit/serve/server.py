@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Callable
 
+from vaekit.errors import ConfigError
 from vaekit.serve.settings import ServeSettings
 
 
@@ -20,13 +22,30 @@ def build(specs: list[str], settings: ServeSettings, api_key: str | None = None)
     return create_app(load_models(specs, settings), settings, api_key)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts so that a taken port is a
+    one-line error rather than a log line after start-up."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def serve(specs: list[str], settings: ServeSettings, api_key: str | None = None,
-          on_start: Callable[[object], None] | None = None) -> None:
+          on_start: Callable[[object, int], None] | None = None) -> None:
     import uvicorn
 
     app = build(specs, settings, api_key)
+    sock = bind(settings.host, settings.port)
     if on_start is not None:
-        on_start(app)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                limit_concurrency=settings.max_concurrency, timeout_keep_alive=5, server_header=False,
-                proxy_headers=False)
+        on_start(app, sock.getsockname()[1])
+    config = uvicorn.Config(app, log_level=settings.log_level, limit_concurrency=settings.max_concurrency,
+                            timeout_keep_alive=5, server_header=False, proxy_headers=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
