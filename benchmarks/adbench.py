@@ -14,6 +14,7 @@ beta=1, capacity=0)); vaekit with VAEDetector's defaults. One torch thread each.
 
     python benchmarks/adbench.py                       # writes benchmarks/results/adbench.{json,md}
     python benchmarks/adbench.py --sets cardio,thyroid --seeds 1 --no-write
+    python benchmarks/adbench.py --methods vaekit --vaekit score=iw_nll --name adbench_iw_nll   # an ablation
 
 Partial results are kept in ``benchmarks/runs/adbench_partial.json`` so that an
 interrupted run continues where it stopped (``--fresh`` starts over; ``--no-write`` runs
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -48,9 +50,9 @@ METHODS = ["vaekit", "iforest", "ecod", "knn", "pyod_vae"]
 SETS = sorted(k[len("adbench-"):] for k in DATASETS if k.startswith("adbench-"))
 
 
-def make(method: str, seed: int):
+def make(method: str, seed: int, overrides: dict | None = None):
     if method == "vaekit":
-        return VAEDetector(random_state=seed, threads=1)
+        return VAEDetector(random_state=seed, threads=1, **(overrides or {}))
     if method == "iforest":
         from pyod.models.iforest import IForest
 
@@ -79,9 +81,9 @@ def split(X, y, seed: int, cap: int):
     return scaler.transform(X_tr), scaler.transform(X_te), y_te
 
 
-def run_one(method: str, X_tr, X_te, y_te, seed: int) -> dict:
+def run_one(method: str, X_tr, X_te, y_te, seed: int, overrides: dict | None = None) -> dict:
     torch.manual_seed(seed)
-    det = make(method, seed)
+    det = make(method, seed, overrides)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -146,13 +148,18 @@ def main(argv=None) -> int:
     p.add_argument("--cap", type=int, default=10000, help="training rows per set (0 = no cap)")
     p.add_argument("--fresh", action="store_true", help="ignore partial results of an earlier run")
     p.add_argument("--no-write", action="store_true", help="do not write benchmarks/results")
+    p.add_argument("--vaekit", action="append", default=[], metavar="KEY=VALUE",
+                   help="VAEDetector setting for an ablation, e.g. --vaekit score=iw_nll (value parsed as YAML)")
+    p.add_argument("--name", default="adbench", help="results name: benchmarks/results/NAME.{json,md}")
     args = p.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.vaekit)}
+    partial_path = PARTIAL.with_name(f"{args.name}_partial.json")
     torch.set_num_threads(1)
     sets = [s for s in SETS if not args.sets or s in args.sets.lower().split(",")]
     methods = [m for m in args.methods.split(",") if m]
     seeds = list(range(args.seeds))
     keep = not args.no_write  # a trial run (--no-write) neither reads nor writes the partial file
-    partial = {} if args.fresh or not keep or not PARTIAL.exists() else json.loads(PARTIAL.read_text())
+    partial = {} if args.fresh or not keep or not partial_path.exists() else json.loads(partial_path.read_text())
     if partial.get("_cap", args.cap) != args.cap:
         partial = {}
     partial["_cap"] = args.cap
@@ -165,13 +172,13 @@ def main(argv=None) -> int:
                 key = f"{s}|{seed}|{m}"
                 if key in partial:
                     continue
-                partial[key] = run_one(m, X_tr, X_te, y_te, seed)
+                partial[key] = run_one(m, X_tr, X_te, y_te, seed, overrides)
                 r = partial[key]
                 print(f"{s:14s} seed {seed} {m:9s} ROC-AUC {r['roc_auc']:.4f} AP {r['ap']:.4f} "
                       f"fit {r['fit_seconds']:.1f}s", flush=True)
                 if keep:
-                    PARTIAL.parent.mkdir(parents=True, exist_ok=True)
-                    PARTIAL.write_text(json.dumps(partial))
+                    partial_path.parent.mkdir(parents=True, exist_ok=True)
+                    partial_path.write_text(json.dumps(partial))
     metrics = summarise(partial, sets, methods, seeds)
     wall = time.perf_counter() - started
     for m in metrics["mean_roc_auc"]:
@@ -185,10 +192,12 @@ def main(argv=None) -> int:
                "command": " ".join(["python", "benchmarks/adbench.py", *(argv or sys.argv[1:])]),
                "config": {"sets": sets, "methods": methods, "seeds": seeds, "train_cap": args.cap,
                           "split": "70/30 stratified, StandardScaler fitted on the training split",
-                          "vaekit": VAEDetector().get_params(), "wall_seconds_this_invocation": round(wall, 1)},
+                          "vaekit": VAEDetector(**overrides).get_params(), "vaekit_overrides": overrides,
+                          "wall_seconds_this_invocation": round(wall, 1)},
                "metrics": metrics}
     payload["config"]["vaekit"].pop("log", None)
-    write_results("adbench", payload, markdown(metrics, sets, methods, header))
+    payload["benchmark"] = args.name
+    write_results(args.name, payload, markdown(metrics, sets, methods, header))
     return 0
 
 

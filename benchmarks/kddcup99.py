@@ -12,7 +12,10 @@ the detector, the other 38 robust-scaled; constant columns dropped by the detect
 - **Anchor** (alibi-detect's VAE example, 18 continuous features, reports F1 0.975 on
   1,000-row batches with 10% outliers drawn from the 10% set): our closest analogue keeps
   20% of the normal rows of the 10% set out of training and scores 10 batches of 900 such
-  normal rows + 100 attacks of the 10% set (seeded), with the same contamination threshold.
+  normal rows + 100 attacks of the 10% set (seeded), with the same contamination thresholds.
+  A threshold at c flags about c of the normal rows by construction, so at c = 0.05 about
+  45 false alarms per batch cap the precision near 0.69; alibi-detect set its threshold on
+  a batch with 5% outliers instead.
 - **Peer**: PyOD's IForest on the detector's encoded features, same rows, same threshold rule.
 - Fitting and scoring time per 100,000 rows (one torch thread).
 
@@ -67,14 +70,21 @@ def evaluate(y, scores, train_scores, attack_names=None) -> dict:
 
 
 def anchor_batches(det, normal_holdout, attacks, seed: int, n_batches: int = 10) -> dict:
+    """F1 on batches of 900 held-out normal rows + 100 attacks, at the c = 0.05 and 0.01 thresholds."""
     rng = np.random.default_rng(seed)
     y = np.r_[np.zeros(900, int), np.ones(100, int)]
-    f1s = []
+    thresholds = {c: np.percentile(det.decision_scores_, 100 * (1 - c)) for c in (0.05, 0.01)}
+    f1s = {c: [] for c in thresholds}
     for _ in range(n_batches):
         X = pd.concat([normal_holdout.iloc[rng.choice(len(normal_holdout), 900, replace=False)],
                        attacks.iloc[rng.choice(len(attacks), 100, replace=False)]])
-        f1s.append(f1_score(y, det.predict(X)))
-    return {"f1_mean": float(np.mean(f1s)), "f1_std": float(np.std(f1s)), "batches": n_batches}
+        scores = det.decision_function(X)
+        for c, thr in thresholds.items():
+            f1s[c].append(f1_score(y, (scores > thr).astype(int)))
+    out = {"batches": n_batches}
+    for c, v in f1s.items():
+        out[f"f1_at_contamination_{c}"] = {"mean": float(np.mean(v)), "std": float(np.std(v))}
+    return out
 
 
 def main(argv=None) -> int:
@@ -114,7 +124,8 @@ def main(argv=None) -> int:
     anchor_det = VAEDetector(contamination=args.contamination, categorical=KDD_CATEGORICAL, random_state=args.seed,
                              threads=1).fit(normal[~holdout_mask])
     anchor = anchor_batches(anchor_det, normal[holdout_mask], attacks_10, args.seed)
-    print(f"anchor batches: F1 {anchor['f1_mean']:.4f} ± {anchor['f1_std']:.4f}", flush=True)
+    print("anchor batches: " + ", ".join(f"{k} {v['mean']:.4f} ± {v['std']:.4f}" for k, v in anchor.items()
+                                         if k.startswith("f1")), flush=True)
 
     from pyod.models.iforest import IForest
 
@@ -161,7 +172,9 @@ def markdown(m: dict, info: dict) -> str:
              f"({m['test_attacks']} attacks). vaekit recall by attack family at c=0.05: {fam}. "
              f"vaekit time per 100k rows: fit {v['fit_seconds_per_100k_rows']} s, score "
              f"{v['score_seconds_per_100k_rows']} s. Anchor-style batches (900 held-out normal + 100 attacks): "
-             f"F1 {m['anchor_alibi_style']['f1_mean']:.4f} ± {m['anchor_alibi_style']['f1_std']:.4f}. "
+             "F1 " + " and ".join(
+                 f"{a['mean']:.4f} ± {a['std']:.4f} at c={k.rsplit('_', 1)[1]}"
+                 for k, a in m["anchor_alibi_style"].items() if k.startswith("f1")) + ". "
              f"{info['cpu']}, {now()}."]
     return "\n".join(rows) + "\n"
 

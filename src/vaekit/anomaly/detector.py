@@ -46,7 +46,6 @@ from vaekit.io import from_pretrained, save_pretrained
 from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text
 
 
-
 def auto_sizes(n_features: int, latent_dim, hidden) -> tuple[int, list[int]]:
     """Defaults that scale with the encoded width D: latent D/2 in [2, 16], two hidden layers 2D in [32, 128]."""
     k = int(latent_dim) if latent_dim is not None else max(2, min(16, n_features // 2))
