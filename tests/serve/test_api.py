@@ -244,3 +244,26 @@ def test_an_unexpected_failure_is_a_bare_500(client, monkeypatch):
     monkeypatch.setattr(ImageModel, "decode", boom)
     r = client.post("/v1/models/digits/decode", json={"z": [[0.0] * 4]})
     assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+
+
+def test_reduction_map_shows_the_training_codes(runs, tmp_path):
+    import shutil
+
+    import pandas as pd
+    from fastapi.testclient import TestClient
+    from sklearn.datasets import load_digits
+
+    from vaekit.reduction import VAETransformer
+    from vaekit.serve import build
+
+    run = tmp_path / "embed"
+    shutil.copytree(runs["embed"], run)
+    est = VAETransformer.load(run)
+    d = load_digits()
+    frame = pd.DataFrame(est.transform(d.data[:50] / 16.0), columns=est.get_feature_names_out())
+    frame["digit"] = d.target[:50]
+    frame.to_csv(run / "embedding.csv", index=False)  # what `vaekit reduce fit` writes
+    with TestClient(build([str(run)])) as c:
+        m = c.get("/v1/models/embed/latent-map").json()
+    assert len(m["points"]) == 50 and m["labels"] == d.target[:50].tolist()
+    np.testing.assert_allclose(m["points"], frame.iloc[:, :2].to_numpy(), atol=1e-4)

@@ -58,7 +58,30 @@ def load_reducer(name: str, run_dir: Path, settings: ServeSettings) -> ServedMod
     ops = model.vector_operations(name, settings)
     enc = next(op for op in ops if op.name == "encode")
     res = schema(name, "TransformResponse", z=(list[list[float]], Field(description="posterior means E_q[z|x]")))
+    means, labels = _training_codes(run_dir, est, settings.latent_map_points)
     served.add(*ops, Operation("transform", "The reduced coordinates of each row (posterior means)", enc.request, res,
                                model.run_transform, enc.rows, batchable=True),
-               latent_map_operation(name, latent_plane(None, model.latent_dim), None))
+               latent_map_operation(name, latent_plane(means, model.latent_dim), labels))
     return served
+
+
+def _training_codes(run_dir: Path, est, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The training rows' codes that ``vaekit reduce fit`` wrote (embedding.csv), with
+    integer labels if it has them, for the latent map; (None, None) without them."""
+    import pandas as pd
+
+    path = run_dir / "embedding.csv"
+    if not n or not path.is_file():
+        return None, None
+    try:
+        frame = pd.read_csv(path, nrows=n)
+        z = frame[[str(c) for c in est.get_feature_names_out()]].to_numpy(dtype=np.float64)
+    except (OSError, ValueError, KeyError):
+        return None, None
+    if not np.all(np.isfinite(z)):
+        return None, None
+    extra = [c for c in frame.columns if c not in set(est.get_feature_names_out())]
+    labels = None
+    if extra and pd.api.types.is_integer_dtype(frame[extra[0]]) and frame[extra[0]].min() >= 0:
+        labels = frame[extra[0]].to_numpy()
+    return z, labels
