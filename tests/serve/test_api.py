@@ -86,13 +86,35 @@ def test_anomaly_scores_do_not_depend_on_batching(client, runs):
     assert len(text["scores"]) == 2 and "2 categorical value(s) never seen" in " ".join(text["notes"])
 
 
-def test_a_row_that_overflows_the_model_is_maximally_abnormal(client):
+def test_an_extreme_row_is_flagged_by_the_right_column(client):
     r = client.post("/v1/models/fraud/score", json={"rows": [{"amount": 100.0, "hour": -999999999999.0, "kind": "cash"},
                                                              {"amount": 101.0, "hour": 3.0, "kind": "cash"}]})
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["labels"][0] == 1 and out["scores"][0] > out["scores"][1] and out["probability"][0] == 1.0
-    assert out["top_features"][0][0]["feature"] == "hour" and "overflowed" in " ".join(out["notes"])
+    assert out["top_features"][0][0]["feature"] == "hour"
+
+
+def test_a_row_that_overflows_the_model_is_maximally_abnormal(runs, monkeypatch):
+    from vaekit.serve.anomaly import load_anomaly_model
+    from vaekit.serve.settings import ServeSettings
+
+    op = load_anomaly_model("fraud", runs["fraud"], ServeSettings()).operations["score"]
+    scorer = op.run.__self__
+    real = scorer._score_batches
+
+    def overflowing(*args, **kwargs):  # what a float32 overflow in the encoder produces
+        scores, resid = real(*args, **kwargs)
+        scores[0], resid[0] = np.inf, np.nan
+        return scores, resid
+
+    monkeypatch.setattr(scorer, "_score_batches", overflowing)
+    req = op.request.model_validate({"rows": [{"amount": 100.0, "hour": 3e11, "kind": "cash"},
+                                              {"amount": 101.0, "hour": 3.0, "kind": "cash"}]})
+    out = op.run([req])[0]
+    assert out["scores"][0] == np.finfo(np.float64).max and out["labels"][0] == 1
+    assert out["top_features"][0][0]["feature"] == "hour" and "1 row(s)" in " ".join(out["notes"])
+    assert np.isfinite(out["scores"][1])
 
 
 def test_integral_numbers_count_as_integers(client):
