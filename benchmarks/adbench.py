@@ -111,7 +111,10 @@ def summarise(partial: dict, sets: list[str], methods: list[str], seeds: list[in
                          "score_seconds": float(np.mean([r["score_seconds"] for r in runs])), "seeds": len(runs)}
     complete = [m for m in methods if all(m in per[s] for s in sets)]
     mean = lambda key, m: float(np.mean([per[s][m][key] for s in sets]))  # noqa: E731
+    by_seed = {m: {str(seed): float(np.mean([partial[f"{s}|{seed}|{m}"]["roc_auc"] for s in sets]))
+                   for seed in seeds if all(f"{s}|{seed}|{m}" in partial for s in sets)} for m in complete}
     return {"mean_roc_auc": {m: mean("roc_auc", m) for m in complete},
+            "mean_roc_auc_by_seed": by_seed,
             "mean_ap": {m: mean("ap", m) for m in complete},
             "total_fit_seconds": {m: float(sum(per[s][m]["fit_seconds"] for s in sets)) for m in complete},
             "per_dataset": per}
