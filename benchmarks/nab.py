@@ -6,7 +6,7 @@ Protocol (Lavin & Ahmad 2015, NAB; labels = NAB's ``combined_windows.json``):
 - Each method fits on the whole series without labels (transductive, one seed) and
   scores every point. The VAE: ``SeriesDetector`` defaults except the window (``--window``,
   default 60 points). Timestamps are regularised (gaps become missing points) where they
-  are sorted and unique; three NAB series have duplicated or out-of-order stamps, which
+  are sorted and unique; four NAB series have duplicated or out-of-order stamps, which
   the detector refuses, and are used in row order (as NAB's own detectors read them).
 - Rolling z-score: |x_t - mean| / std over the previous ``--window`` points (causal).
 - IForest: PyOD's IForest (defaults) on the series' sliding windows of ``--window``

@@ -91,12 +91,15 @@ def test_explain_points_at_the_broken_column():
     probe = df.iloc[:5].copy()
     probe.loc[probe.index[0], "c"] = -probe["a"].iloc[0] * 2 + 8  # breaks c = 2a
     shares = det.explain(probe)
-    assert list(shares.columns) == ["a", "b", "c", "proto"]  # the constant column is not used
+    assert list(shares.columns) == ["a", "b", "c", "proto", "const"]
     assert np.allclose(shares.sum(1), 1)
     assert shares.iloc[0].idxmax() in ("a", "c")
     assert shares.iloc[0]["c"] > 0.4
     assert det.top_columns(probe, k=2)[0][0][0] == shares.iloc[0].idxmax()
     assert det.decision_function(probe)[0] > det.threshold_
+    changed = df.iloc[5:7].assign(const=[5.0, 6.0])  # constant in training: a new value is an anomaly
+    assert det.decision_function(changed)[1] > det.decision_scores_.max()
+    assert det.explain(changed).iloc[1].idxmax() == "const"
 
 
 def test_save_and_load_give_the_same_scores(fitted, cancer, tmp_path):

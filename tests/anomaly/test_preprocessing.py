@@ -16,21 +16,24 @@ def test_robust_scaling_and_one_hot():
     enc = p.transform(df)
     assert p.numeric_ == ["a", "b", "c"] and list(p.categories_) == ["proto"]
     assert p.constant_columns_ == ["const"]
-    assert p.encoded_names_[:3] == ["a", "b", "c"] and p.encoded_names_[3] == "proto=tcp"
+    assert p.encoded_names_[:4] == ["a", "b", "c", "proto=tcp"]
     a = enc.values[:, 0]
     assert np.median(a) == pytest.approx(0, abs=1e-6)
     q1, q3 = np.percentile(a, [25, 75])
     assert (q3 - q1) / 1.349 == pytest.approx(1, rel=1e-5)
     onehot = enc.values[:, 3:]
     assert np.allclose(onehot.sum(1), 1) and enc.observed.min() == 1
-    assert p.group_matrix().shape == (6, 4)
+    assert enc.constant_changed.shape == (200, 1) and enc.constant_changed.sum() == 0
+    assert p.group_matrix().shape == (7, 5)  # 6 encoded + 1 constant -> 5 columns
 
 
 def test_a_constant_column_that_changes_is_reported():
     df = mixed_table(50)
     p = TabularPreprocessor().fit(df)
     later = df.head(4).assign(const=[5.0, 6.0, 5.0, 7.0])
-    assert p.transform(later).report["constant_columns_changed"] == {"const": 2}
+    enc = p.transform(later)
+    assert enc.report["constant_columns_changed"] == {"const": 2}
+    assert enc.constant_changed[:, 0].tolist() == [0, 1, 0, 1]
 
 
 def test_iqr_zero_falls_back_to_std():

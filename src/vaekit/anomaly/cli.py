@@ -75,10 +75,11 @@ def _print_report(report: dict) -> None:
     if report.get("ignored_columns"):
         notes.append("columns not seen in training, ignored: " + ", ".join(report["ignored_columns"]))
     if report.get("constant_columns_changed"):
-        notes.append("columns constant in training that now differ (not used by the model): "
+        notes.append("columns constant in training that now differ (these rows score high): "
                      + ", ".join(f"{k} in {v} row(s)" for k, v in report["constant_columns_changed"].items()))
     if report.get("constant_columns"):
-        notes.append("constant columns, not used: " + ", ".join(report["constant_columns"]))
+        notes.append("constant columns (modelled as 'equals the training value'): "
+                     + ", ".join(report["constant_columns"]))
     for n in notes:
         console.print(f"note: {n}", highlight=False)
 

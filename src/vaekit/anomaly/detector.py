@@ -138,7 +138,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
             self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
         self.n_features_in_ = len(self.preprocessor_.columns_)
         self.model_ = self._train(enc.values, enc.observed, run_dir)
-        self.decision_scores_ = self._scores(enc.values, enc.observed)
+        self.decision_scores_ = self._scores(enc)
         self._process_decision_scores()
         return self
 
@@ -154,9 +154,19 @@ class VAEDetector(DetectorContract, BaseEstimator):
                                      threads=self.threads, run_dir=run_dir, progress=self.progress, log=self.log)
         return model
 
-    def _scores(self, values: np.ndarray, observed: np.ndarray, explain: bool = False):
-        return score_batches(self.model_, values, observed, self.score, self.n_samples, self.random_state,
-                             explain=explain)
+    def _scores(self, enc, explain: bool = False):
+        """Scores of encoded rows; a column constant in training that changed adds the
+        -log-likelihood of a Gaussian at the training value with the floor scale,
+        0.5 / min_scale^2 (5000 nats by default), and residual 1 / min_scale^2."""
+        out = score_batches(self.model_, enc.values, enc.observed, self.score, self.n_samples, self.random_state,
+                            explain=explain)
+        changed = enc.constant_changed
+        if changed is None or changed.shape[1] == 0:
+            return out
+        surprise = changed / float(self.min_scale) ** 2
+        if not explain:
+            return out + 0.5 * surprise.sum(1)
+        return out[0] + 0.5 * surprise.sum(1), np.concatenate([out[1], surprise], 1)
 
     # -- scoring -------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
@@ -164,7 +174,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
         self._check_fitted()
         enc = self.preprocessor_.transform(X)
         self.last_report_ = enc.report
-        return self._scores(enc.values, enc.observed)
+        return self._scores(enc)
 
     # -- explanations ----------------------------------------------------------------
     def explain(self, X) -> pd.DataFrame:
@@ -176,7 +186,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
         """
         self._check_fitted()
         enc = self.preprocessor_.transform(X)
-        _, resid = self._scores(enc.values, enc.observed, explain=True)
+        _, resid = self._scores(enc, explain=True)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(shares(resid, self.preprocessor_.group_matrix()),
                             columns=self.preprocessor_.feature_names_, index=index)

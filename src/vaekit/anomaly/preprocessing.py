@@ -2,9 +2,13 @@
 
 - Numeric columns are scaled robustly: (x - median) / (IQR / 1.349), so that a normal
   column has unit scale and the anomalies in an unlabelled training set barely move the
-  statistics; a column whose IQR is 0 falls back to its standard deviation. Columns that
-  are constant in the training data carry no information and are dropped (listed in
-  ``constant_columns_``).
+  statistics; a column whose IQR is 0 falls back to its standard deviation.
+- A column that is constant in the training data (``constant_columns_``) is not a VAE
+  input; the transform marks the rows where it takes another value
+  (``Encoded.constant_changed``, counted in the report as ``constant_columns_changed``)
+  and the detector scores such a change as a Gaussian at the training value with the
+  floor scale would: a value never seen in training is an anomaly. KDD Cup 99's
+  ``wrong_fragment`` is constant in normal traffic.
 - Categorical columns (text, ``category`` dtype, or named in ``categorical``) are one-hot
   encoded over the ``max_categories`` most frequent training values; rarer training values
   share one ``other`` slot, and values never seen in training get an all-zero code (so
@@ -41,6 +45,7 @@ class Encoded:
     values: np.ndarray  # (n, D) float32, missing entries set to 0
     observed: np.ndarray  # (n, D) float32, 1 = observed
     report: dict = field(default_factory=dict)
+    constant_changed: np.ndarray | None = None  # (n, K) float32: 1 where constant column k changed
 
 
 def as_frame(X, columns: list[str] | None = None) -> pd.DataFrame:
@@ -161,9 +166,9 @@ class TabularPreprocessor:
             self.numeric_.append(name)
             self.center_.append(float(med))
             self.scale_.append(float(scale))
-        self._index()
-        if not self.encoded_names_:
+        if not self.numeric_ and not self.categories_:
             raise DataError(f"no usable column: every column is constant ({', '.join(self.constant_columns_)})")
+        self._index()
         return self
 
     def _categorical_names(self, df: pd.DataFrame) -> set[str]:
@@ -194,7 +199,7 @@ class TabularPreprocessor:
             names += [f"{col}={c}" for c in cats]
             groups += [col] * len(cats)
         self.encoded_names_, self.encoded_groups_ = names, groups
-        self.feature_names_ = [c for c in self.columns_ if c not in self.constant_columns_]
+        self.feature_names_ = list(self.columns_)
 
     # -- transforming ----------------------------------------------------------------
     def _align(self, X) -> tuple[pd.DataFrame, list[str]]:
@@ -226,6 +231,17 @@ class TabularPreprocessor:
             values[:, j] = np.where(miss, 0.0, np.clip((v - self.center_[j]) / self.scale_[j], -CLIP, CLIP))
             observed[:, j] = ~miss
         j = len(self.numeric_)
+        constant_changed = np.zeros((n, len(self.constant_columns_)), np.float32)
+        report["constant_columns_changed"] = {}
+        for k, (name, value) in enumerate(zip(self.constant_columns_, self.constant_values_)):
+            v = _numeric(df[name], name)
+            miss = np.isnan(v)
+            if miss.any():
+                report["missing_values"][name] = int(miss.sum())
+                self._refuse_missing(name, miss)
+            constant_changed[:, k] = ~miss & (v != value)
+            if constant_changed[:, k].any():
+                report["constant_columns_changed"][name] = int(constant_changed[:, k].sum())
         for col, cats in self.categories_.items():
             s = df[col]
             miss = _is_missing_text(s)
@@ -245,18 +261,12 @@ class TabularPreprocessor:
             values[:, j : j + len(cats)] = block
             observed[:, j : j + len(cats)] = (~miss)[:, None]
             j += len(cats)
-        changed = {}
-        for name, value in zip(self.constant_columns_, self.constant_values_):
-            v = _numeric(df[name], name)
-            if (n_changed := int((~np.isnan(v) & (v != value)).sum())):
-                changed[name] = n_changed
-        report["constant_columns_changed"] = changed
         empty = np.flatnonzero(observed.sum(1) == 0)
         if len(empty):
             raise DataError(f"row {empty[0]} has no observed value ({len(empty)} such row(s))")
         report["rows_with_missing"] = int((observed.min(1) == 0).sum())
         self.report_ = report
-        return Encoded(values, observed, report)
+        return Encoded(values, observed, report, constant_changed)
 
     def fit_transform(self, X) -> Encoded:
         return self.fit(X).transform(X)
@@ -267,10 +277,12 @@ class TabularPreprocessor:
                             f"{int(np.flatnonzero(miss)[0])} (missing='error')")
 
     def group_matrix(self) -> np.ndarray:
-        """(D, F) 0/1 matrix summing encoded dimensions into their original columns."""
+        """(D + K, F) 0/1 matrix summing encoded dimensions, then the K constant columns,
+        into the F original columns."""
         index = {c: i for i, c in enumerate(self.feature_names_)}
-        m = np.zeros((len(self.encoded_groups_), len(self.feature_names_)), np.float32)
-        for d, g in enumerate(self.encoded_groups_):
+        groups = [*self.encoded_groups_, *self.constant_columns_]
+        m = np.zeros((len(groups), len(self.feature_names_)), np.float32)
+        for d, g in enumerate(groups):
             m[d, index[g]] = 1.0
         return m
 
