@@ -81,3 +81,28 @@ def test_builder_refuses_bad_descriptions():
     for key, value in [("n_features", 0), ("hidden", [0]), ("likelihood", "poisson"), ("kernel_dof", 0)]:
         with pytest.raises(ValueError):
             build_reduction_vae({**good, key: value})
+
+
+def _reference_loss(anchors, positives, scale, dof):
+    """The same loss through autograd: cross-entropy of the masked Student-t logits."""
+    z = torch.cat([anchors, positives])
+    b = anchors.shape[0]
+    logits = -dof * torch.log1p(torch.cdist(z, z).pow(2) / (dof * scale**2))
+    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool), float("-inf"))
+    target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+@pytest.mark.parametrize("scale, dof", [(0.1, 0.5), (1.0, 1.0), (0.3, 4.5)])
+def test_written_out_gradient_equals_autograd(scale, dof):
+    torch.manual_seed(0)
+    a = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    b = (a.detach() + 0.3 * torch.randn(7, 3, dtype=torch.float64)).requires_grad_()
+    fast = contrastive_neighbor_loss(a, b, scale, dof)
+    ref = _reference_loss(a, b, scale, dof)
+    torch.testing.assert_close(fast, ref)
+    ga, gb = torch.autograd.grad(fast, (a, b))
+    ra, rb = torch.autograd.grad(ref, (a, b))
+    torch.testing.assert_close(ga, ra)
+    torch.testing.assert_close(gb, rb)
+    assert torch.autograd.gradcheck(lambda x, y: contrastive_neighbor_loss(x, y, scale, dof), (a, b))

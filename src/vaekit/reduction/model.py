@@ -54,17 +54,54 @@ def contrastive_neighbor_loss(anchors: Tensor, positives: Tensor, scale: float =
 
     Row i of ``anchors`` and row i of ``positives`` are neighbours in input space; each of
     the 2B points is a query whose positive is its partner and whose negatives are the
-    2B - 2 other points. ``dof`` is the kernel's degrees of freedom alpha.
+    2B - 2 other points. ``dof`` is the kernel's degrees of freedom alpha. The value is
+    ``F.cross_entropy`` of the logits -alpha log(1 + |z_i - z_j|^2 / (alpha s^2)) with the
+    diagonal masked; the gradient is written out (:class:`_StudentInfoNCE`), which takes
+    half the time of autograd's on the (2B)^2 kernel matrix.
     """
-    z = torch.cat([anchors, positives])
-    b = anchors.shape[0]
-    sq_norm = (z * z).sum(1)
-    # |a - b|^2 from inner products: cdist's backward is several times slower
-    sq = (sq_norm[:, None] + sq_norm[None, :] - 2 * z @ z.T).clamp_min(0)
-    logits = -dof * torch.log1p(sq / (dof * scale**2))
-    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), -math.inf)
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(z.device)
-    return F.cross_entropy(logits, target)
+    if anchors.shape != positives.shape or anchors.dim() != 2:
+        raise ValueError(f"anchors and positives must have the same (B, d) shape, got "
+                         f"{tuple(anchors.shape)} and {tuple(positives.shape)}")
+    return _StudentInfoNCE.apply(torch.cat([anchors, positives]), float(scale), float(dof))
+
+
+class _StudentInfoNCE(torch.autograd.Function):
+    """loss = mean_i [log sum_{j != i} u_ij^-alpha + alpha log u_{i,t(i)}], u = 1 + sq / (alpha s^2).
+
+    d loss / d sq_ij = -(p_ij - [j = t(i)]) / (n s^2 u_ij) with p the row softmax, and
+    d sq_ij / d z_i = 2 (z_i - z_j); so grad z = 2 (diag(S 1) z - S z) with S = W + W^T.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, scale: float, dof: float) -> Tensor:
+        n = z.shape[0]
+        target = torch.arange(n, device=z.device).roll(n // 2)
+        gram = z @ z.T
+        norm = gram.diagonal().clone()
+        # u = 1 + |z_i - z_j|^2 / (alpha s^2), built in place in the Gram matrix's storage
+        u = gram.mul_(-2).add_(norm[:, None]).add_(norm[None, :]).clamp_(min=0)
+        u.mul_(1.0 / (dof * scale * scale)).add_(1.0)
+        q = u.pow(-dof)
+        q.fill_diagonal_(0.0)
+        row = q.sum(1)
+        rows = torch.arange(n, device=z.device)
+        loss = (row.log() + dof * u[rows, target].log()).mean()
+        ctx.save_for_backward(z, u, q, row, target)
+        ctx.scale = scale
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, u, q, row, target = ctx.saved_tensors
+        n = z.shape[0]
+        rows = torch.arange(n, device=z.device)
+        w = q / row[:, None]  # the softmax p
+        w.div_(u)
+        w[rows, target] -= 1.0 / u[rows, target]
+        w.mul_(-1.0 / (n * ctx.scale * ctx.scale))
+        s = w + w.T
+        grad_z = 2.0 * (s.sum(1)[:, None] * z - s @ z)
+        return grad * grad_z, None, None
 
 
 class NeighborVAE(VAE):
