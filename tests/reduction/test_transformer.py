@@ -52,7 +52,7 @@ def test_beats_pca_on_digits(digits, fitted):
     z = fitted.transform(x)
     pca = PCA(2).fit(x)
     zp = pca.transform(x)
-    assert fitted.likelihood_ == "bernoulli"
+    assert fitted.likelihood_ == "gaussian"
     assert knn_accuracy(z, y) > knn_accuracy(zp, y) + 0.15
     assert trustworthiness(x, z) > trustworthiness(x, zp)
     mse = np.mean((fitted.inverse_transform(z) - x) ** 2)
@@ -102,8 +102,11 @@ def test_sampling_transform_is_seeded_and_centred_on_the_mean(digits, fitted):
 
 def test_likelihood_is_chosen_by_data_type():
     rng = np.random.RandomState(0)
-    assert VAETransformer(**TINY, random_state=0).fit(rng.rand(40, 5)).likelihood_ == "bernoulli"
+    binary = (rng.rand(40, 5) > 0.5).astype(float)
+    assert VAETransformer(**TINY, random_state=0).fit(binary).likelihood_ == "bernoulli"
+    assert VAETransformer(**TINY, random_state=0).fit(rng.rand(40, 5)).likelihood_ == "gaussian"  # grey levels
     assert VAETransformer(**TINY, random_state=0).fit(rng.randn(40, 5)).likelihood_ == "gaussian"
+    assert VAETransformer(**TINY, likelihood="bernoulli", random_state=0).fit(rng.rand(40, 5)).likelihood_ == "bernoulli"
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         VAETransformer(**TINY, likelihood="bernoulli").fit(rng.randn(40, 5))
 

@@ -83,8 +83,9 @@ def fit(
     label: LabelOpt = None,
     likelihood: Annotated[str, typer.Option(
         help="auto (Bernoulli if every value is in [0, 1], else Gaussian) | bernoulli | gaussian")] = "auto",
-    max_iter: Annotated[Optional[int], typer.Option(help="epochs (default: about 3000 gradient steps)")] = None,
-    neighbor_weight: Annotated[float, typer.Option(help="weight of the neighbour term; 0 = plain VAE")] = 1.0,
+    max_iter: Annotated[Optional[int], typer.Option(help="epochs (default: about 6000 gradient steps)")] = None,
+    neighbor_weight: Annotated[Optional[float], typer.Option(
+        help="weight of the neighbour term; 0 = plain VAE (default: 1 for 2-D, (2/n)^2 above)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -99,12 +100,13 @@ def fit(
         raise typer.BadParameter(f"must be > 0, got {max_iter}", param_hint="--max-iter")
     if likelihood not in ("auto", "bernoulli", "gaussian"):
         raise typer.BadParameter(f"must be auto, bernoulli or gaussian, got {likelihood!r}", param_hint="--likelihood")
-    if neighbor_weight < 0:
+    if neighbor_weight is not None and neighbor_weight < 0:
         raise typer.BadParameter(f"must be >= 0, got {neighbor_weight}", param_hint="--neighbor-weight")
     frame, labels = read_table(data, label)
     run_dir = runs.prepare(out, overwrite=overwrite)
     est = VAETransformer(n_components, likelihood=likelihood, max_iter=max_iter or "auto",
-                         neighbor_weight=neighbor_weight, random_state=seed, verbose=progress)
+                         neighbor_weight="auto" if neighbor_weight is None else neighbor_weight,
+                         random_state=seed, verbose=progress)
     try:
         z = est.fit_transform(frame)
     except ValueError as e:  # data the estimator refuses (e.g. bernoulli outside [0, 1])

@@ -39,6 +39,7 @@ def save_transformer(est, directory) -> Path:
         "format": FORMAT,
         "params": _json_params(est.get_params()),
         "likelihood": est.likelihood_,
+        "neighbor_weight": float(est.neighbor_weight_),
         "mean": [float(v) for v in est.mean_],
         "scale": float(est.scale_),
         "seed": int(est.seed_),
@@ -78,6 +79,7 @@ def load_transformer(directory):
         if fitted["likelihood"] not in ("bernoulli", "gaussian"):
             raise ValueError(f"unknown likelihood {fitted['likelihood']!r}")
         est.likelihood_ = fitted["likelihood"]
+        est.neighbor_weight_ = float(fitted["neighbor_weight"])
         est.mean_, est.scale_ = mean, scale
         est.seed_ = int(fitted["seed"])
         est.n_iter_ = int(fitted["n_iter"])

@@ -36,7 +36,7 @@ from vaekit.train import Tensors, Trainer
 
 SCORE_SAMPLES = 16  # posterior samples per row in score_samples (the same 16 for every row)
 CHUNK = 8192  # rows per forward pass at inference
-AUTO_STEPS = 3000  # gradient steps aimed at by max_iter="auto"
+AUTO_STEPS = 6000  # gradient steps aimed at by max_iter="auto"
 AUTO_MAX_EPOCHS = 200
 
 
@@ -52,17 +52,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Encoder hidden layers; the decoder mirrors them.
     activation : {"relu", "tanh", "elu", "gelu", "silu"}, default="relu"
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
-        p(x|z). "auto" picks Bernoulli when every value of X lies in [0, 1] (pixels,
-        proportions, binary features) and Gaussian otherwise. The Gaussian works on data
-        centred per feature and divided by one global scale (feature ratios are kept, as
-        in PCA; put a ``StandardScaler`` first to weigh features equally) and learns one
-        shared noise scale.
+        p(x|z). "auto" picks Bernoulli for binary data (every value 0 or 1) and Gaussian
+        for every other real-valued X, grey levels in [0, 1] included: a Bernoulli
+        likelihood is not a density for continuous values in [0, 1] (Loaiza-Ganem &
+        Cunningham 2019, "The continuous Bernoulli") and its flat optimum gives blurred
+        reconstructions; "bernoulli" may still be chosen for any X in [0, 1]. The Gaussian
+        works on data centred per feature and divided by one global scale (feature ratios
+        are kept, as in PCA; put a ``StandardScaler`` first to weigh features equally) and
+        learns one noise scale shared by all features, so that it fits the mean squared
+        error (Rybkin et al. 2021).
     beta : float, default=1.0
         Weight of KL(q(z|x) || p(z)); 1 gives the true ELBO (Higgins et al. 2017 for beta != 1).
-    neighbor_weight : float, default=1.0
+    neighbor_weight : float or "auto", default="auto"
         Weight w of the contrastive neighbour term, per feature (the term is multiplied by
         the number of features, as the reconstruction term grows with it); 0 trains a
-        plain VAE.
+        plain VAE. "auto" is min(1, (2 / n_components)^2): 1 for a 2-D map, 0.04 at 10
+        dimensions. The crowding that the term corrects is a problem of low-dimensional
+        maps (van der Maaten & Hinton 2008, section 3.2); at 10 dimensions a weight of 0.1
+        or more already costs trustworthiness and reconstruction on digits and MNIST
+        (see the README's reduction benchmark), while 2-D maps need the full weight.
     kernel_dof : float, default=0.5
         Degrees of freedom alpha of the Student-t kernel of the neighbour term: 1 is
         t-SNE's Cauchy kernel, smaller values have heavier tails and separate clusters
@@ -75,7 +83,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     learning_rate : float, default=3e-3
         Adam step size.
     max_iter : int or "auto", default="auto"
-        Number of epochs. "auto" aims at about 3000 gradient steps, between 10 and 200 epochs.
+        Number of epochs. "auto" aims at about 6000 gradient steps, between 10 and 200
+        epochs (75 epochs for 20,000 rows).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when the validation ELBO has
         not improved for ``n_iter_no_change`` epochs; the best weights are kept.
@@ -95,6 +104,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The fitted model (a :class:`vaekit.VAE`).
     likelihood_ : str
         "bernoulli" or "gaussian".
+    neighbor_weight_ : float
+        The weight of the neighbour term used.
     mean_ : ndarray of shape (n_features_in_,)
         Per-feature offset subtracted before encoding (zeros for Bernoulli).
     scale_ : float
@@ -119,7 +130,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "activation": [StrOptions({"relu", "tanh", "elu", "gelu", "silu"})],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "neighbor_weight": [Interval(Real, 0, None, closed="left")],
+        "neighbor_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "kernel_dof": [Interval(Real, 0, None, closed="neither")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -134,7 +145,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     }
 
     def __init__(self, n_components=2, *, hidden_layer_sizes=(256, 128), activation="relu",
-                 likelihood="auto", beta=1.0, neighbor_weight=1.0, kernel_dof=0.5, n_neighbors=15, batch_size=512,
+                 likelihood="auto", beta=1.0, neighbor_weight="auto", kernel_dof=0.5, n_neighbors=15, batch_size=512,
                  learning_rate=3e-3, max_iter="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, device="cpu", random_state=None, verbose=False):
         self.n_components = n_components
@@ -186,6 +197,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
         self.likelihood_ = self._pick_likelihood(X)
+        self.neighbor_weight_ = (min(1.0, (2.0 / self.n_components) ** 2) if self.neighbor_weight == "auto"
+                                 else float(self.neighbor_weight))
         if self.likelihood_ == "gaussian":
             self.mean_ = X.mean(axis=0).astype(np.float64)
             spread = float(np.sqrt(np.mean((X - self.mean_) ** 2)))
@@ -196,7 +209,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         x = torch.from_numpy(self._normalize(X))
         train_idx, val_idx = self._split(n, rng)
         desc = description(d, self.n_components, hidden, self.activation, self.likelihood_,
-                           self.neighbor_weight, self.kernel_dof)
+                           self.neighbor_weight_, self.kernel_dof)
         with torch.random.fork_rng(devices=[]):  # the caller's torch RNG is left as it was
             torch.manual_seed(self.seed_)
             model = build_reduction_vae(desc)
@@ -207,10 +220,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     def _pick_likelihood(self, X: np.ndarray) -> str:
-        in_unit = bool(X.size) and X.min() >= 0 and X.max() <= 1
         if self.likelihood == "auto":
-            return "bernoulli" if in_unit else "gaussian"
-        if self.likelihood == "bernoulli" and not in_unit:
+            return "bernoulli" if X.size and np.all((X == 0) | (X == 1)) else "gaussian"
+        if self.likelihood == "bernoulli" and not (X.size and X.min() >= 0 and X.max() <= 1):
             raise ValueError(f"likelihood='bernoulli' needs every value in [0, 1]; X ranges over "
                              f"[{X.min():.4g}, {X.max():.4g}] (use 'gaussian' or 'auto')")
         return self.likelihood
@@ -241,7 +253,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         x_train = x[torch.from_numpy(train_idx)]
         k = min(self.n_neighbors, n_train - 1)
-        if self.neighbor_weight > 0 and k >= 1:
+        if self.neighbor_weight_ > 0 and k >= 1:
             graph = torch.from_numpy(neighbor_graph(x_train.numpy(), k, self.seed_))
             train = NeighborPairs(x_train, graph, self.seed_ + 3)
         else:
