@@ -12,6 +12,11 @@ robustly scaled columns and one-hot categories (:mod:`vaekit.anomaly.preprocessi
 trained by the shared :class:`~vaekit.train.Trainer`. The default score is the negative
 ELBO; the reconstruction probability (An & Cho 2015) and the importance-weighted NLL
 (Burda et al. 2015) are options (:mod:`vaekit.anomaly.scoring`).
+
+The defaults (score, a learned scale per column, latent D/2, robust scaling, 3000 steps)
+were chosen on the seed-0 split of ADBench's 20 classical sets (Han et al. 2022); on its
+unsupervised protocol they reach a mean ROC-AUC of 0.855 over 3 seeds, against 0.833 for
+PyOD's IForest (``benchmarks/adbench.py``, README "Anomaly detection").
 """
 
 from __future__ import annotations
