@@ -119,3 +119,30 @@ def test_parquet_without_an_engine_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "t.parquet").write_bytes(b"PAR1")
     assert main(["anomaly", "fit", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "o")]) == 2
     assert "reading Parquet needs pyarrow" in capsys.readouterr().err
+
+
+def test_parquet_fit_and_score(files, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    table = pd.read_csv(files / "table.csv")
+    table.to_parquet(tmp_path / "table.parquet")
+    table.head(25).to_parquet(tmp_path / "new.parquet")
+    run = tmp_path / "pq"
+    assert main(["anomaly", "fit", str(tmp_path / "table.parquet"), "--out", str(run), "--label-col", "label",
+                 "--max-steps", "40", "--no-progress"]) == 0
+    out = tmp_path / "scores.csv"
+    assert main(["anomaly", "score", str(run), str(tmp_path / "new.parquet"), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 25
+
+
+def test_corrupt_parquet_names_the_file(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    (tmp_path / "t.parquet").write_bytes(b"PAR1 not really")
+    assert main(["anomaly", "fit", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "o")]) == 2
+    assert "t.parquet" in capsys.readouterr().err
+
+
+def test_empty_parquet_is_refused(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(tmp_path / "e.parquet")
+    assert main(["anomaly", "fit", str(tmp_path / "e.parquet"), "--out", str(tmp_path / "o")]) == 2
+    assert "no rows" in capsys.readouterr().err

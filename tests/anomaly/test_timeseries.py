@@ -108,3 +108,42 @@ def test_bad_series(make, message):
 def test_window_must_be_at_least_two():
     with pytest.raises(ValueError, match="window must be >= 2"):
         SeriesDetector(window=1).fit(np.arange(10.0))
+
+
+def test_mcmc_imputation_fills_only_missing_values(series_fit):
+    _, det = series_fit
+    v = torch.randn(6, 24)
+    o = torch.ones(6, 24)
+    o[0, 5:9] = 0
+    o[3, -1] = 0
+    x = pack(v, o)
+    filled = det._impute(det.model_, x)
+    missing = o < 1
+    assert torch.equal(filled[:, 0][~missing], x[:, 0][~missing])  # observed values untouched
+    assert torch.equal(filled[:, 1], x[:, 1])  # the mask still says which points were missing
+    assert (filled[:, 0][missing] != 0).all()  # gaps now hold the model's reconstruction
+    det.set_params(mcmc_steps=0)
+    try:
+        assert torch.equal(det._impute(det.model_, x), x)
+    finally:
+        det.set_params(mcmc_steps=10)
+
+
+def test_mcmc_imputation_changes_the_scores_around_a_gap(series_fit):
+    df, det = series_fit
+    gappy = df.drop(index=range(200, 212)).reset_index(drop=True)
+    with_mcmc = det.decision_function(gappy[["value"]], timestamps=gappy["timestamp"])
+    det.set_params(mcmc_steps=0)
+    try:
+        without = det.decision_function(gappy[["value"]], timestamps=gappy["timestamp"])
+    finally:
+        det.set_params(mcmc_steps=10)
+    after_gap = slice(200, 200 + 24)  # rows whose window still contains the gap
+    assert not np.allclose(with_mcmc[after_gap], without[after_gap])
+    assert np.allclose(with_mcmc[:150], without[:150])  # windows without a gap are unchanged
+
+
+@pytest.mark.parametrize("steps", [-1, 1.5, True])
+def test_bad_mcmc_steps(steps):
+    with pytest.raises(ValueError, match="mcmc_steps must be an integer >= 0"):
+        SeriesDetector(window=12, mcmc_steps=steps).fit(np.sin(np.arange(60.0)))

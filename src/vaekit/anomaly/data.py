@@ -44,12 +44,13 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray | None]:
             return _read_npz(path)
         if name.endswith(".parquet") or name.endswith(".pq"):
             try:
-                return pd.read_parquet(path), None
+                df = pd.read_parquet(path)
             except ImportError:
-                raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow); "
+                raise DataError(f"{path}: reading Parquet needs pyarrow (pip install 'vaekit[parquet]'); "
                                 "or save the table as CSV") from None
-        sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
-        df = pd.read_csv(path, sep=sep, skipinitialspace=True, low_memory=False)
+        else:
+            sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
+            df = pd.read_csv(path, sep=sep, skipinitialspace=True, low_memory=False)
     except DataError:
         raise
     except UnicodeDecodeError as e:

@@ -14,8 +14,15 @@ three tricks are here:
 - **Per-point score from the last point of each window**: the score of point t is
   -E_q[log p(x_t | z)] on the window that ends at t (the reconstruction probability of
   An & Cho 2015 in Donut's form), so detection is online. Points before the first full
-  window take their position in the first window. Donut's MCMC imputation of missing
-  points at test time is not implemented; missing points get the score 0 (no evidence).
+  window take their position in the first window. Missing points get the score 0 (no
+  evidence).
+- **MCMC imputation at scoring time**: a window with missing points is encoded from
+  values where those points are replaced by the model's own reconstruction, refined
+  ``mcmc_steps`` times (z ~ q(z|x), then the missing values <- the mean of p(x|z); Donut
+  takes a sample of p(x|z), the mean keeps the decoder's noise out of the encoder's
+  input). The likelihood of the score still covers only the observed points, so a gap
+  is not scored as an anomaly while the points around it are judged with the gap
+  filled by what the model expects there.
 
 Several series (columns) share one window; the per-channel terms of the last point add
 up, and ``explain`` gives each series' share. Timestamps must be sorted and unique; the
@@ -150,14 +157,15 @@ class SeriesDetector(DetectorContract, BaseEstimator):
     ``decision_function(X, timestamps=None)`` gives one score per row of X.
 
     Defaults follow Donut: window 120, two hidden layers of 100, latent 3, injection
-    rate 0.01, decoder-predicted scale with a 1e-4 floor, L2 weight decay 1e-3; the score
-    averages ``n_samples`` draws.
+    rate 0.01, decoder-predicted scale with a 1e-4 floor, L2 weight decay 1e-3, 10 MCMC
+    imputation steps for windows with missing points; the score averages ``n_samples``
+    draws.
     """
 
     def __init__(self, window: int = 120, contamination: float = 0.01, latent_dim: int = 3, hidden=(100, 100),
                  injection: float = 0.01, min_scale: float = 1e-4, max_steps: int = 4000, batch_size: int = 256,
                  lr: float = 1e-3, weight_decay: float = 1e-3, val_size: float = 0.1, n_samples: int = 32,
-                 random_state: int = 0, threads: int | None = None, progress: bool = False,
+                 mcmc_steps: int = 10, random_state: int = 0, threads: int | None = None, progress: bool = False,
                  log: Callable[[str], None] | None = None):
         check_contamination(contamination)
         self.window = window
@@ -172,6 +180,7 @@ class SeriesDetector(DetectorContract, BaseEstimator):
         self.weight_decay = weight_decay
         self.val_size = val_size
         self.n_samples = n_samples
+        self.mcmc_steps = mcmc_steps
         self.random_state = random_state
         self.threads = threads
         self.progress = progress
@@ -187,6 +196,8 @@ class SeriesDetector(DetectorContract, BaseEstimator):
             raise ParameterError(f"injection must be in [0, 1), got {self.injection!r}")
         if not 0.0 <= float(self.val_size) < 0.5:
             raise ParameterError(f"val_size must be in [0, 0.5), got {self.val_size!r}")
+        if isinstance(self.mcmc_steps, bool) or not isinstance(self.mcmc_steps, (int, np.integer)) or self.mcmc_steps < 0:
+            raise ParameterError(f"mcmc_steps must be an integer >= 0, got {self.mcmc_steps!r}")
 
     # -- preparing a series ----------------------------------------------------------
     def _grid(self, X, timestamps, fitting: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -255,12 +266,28 @@ class SeriesDetector(DetectorContract, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
             for i in range(0, len(v), batch):
-                x = pack(torch.from_numpy(v[i : i + batch]), torch.from_numpy(o[i : i + batch]))
+                x = self._impute(model, pack(torch.from_numpy(v[i : i + batch]), torch.from_numpy(o[i : i + batch])))
                 q = model.encode(x)
                 lp = model.likelihood.log_prob_per_feature(x, model.decode(q.rsample(self.n_samples)))
                 out[i : i + batch] = (-lp.mean(0)).double().numpy().reshape(len(x), self.window, c)
         # point t >= W-1: last position of window t-W+1; earlier points: their place in window 0
         return np.concatenate([out[0, : self.window - 1], out[:, -1]], 0)
+
+    def _impute(self, model: MaskedVAE, x: torch.Tensor) -> torch.Tensor:
+        """Donut's MCMC imputation: missing values <- reconstruction, ``mcmc_steps`` times."""
+        rows = (x[:, 1] < 1).any(1)
+        if self.mcmc_steps == 0 or not rows.any():
+            return x
+        x = x.clone()
+        sub = x[rows]
+        missing = sub[:, 1] < 1
+        with torch.random.fork_rng(devices=[]):  # own stream: windows without gaps score as with mcmc_steps=0
+            torch.manual_seed(self.random_state + 1)
+            for _ in range(int(self.mcmc_steps)):
+                mean = model.likelihood.mean(model.decode(model.encode(sub).rsample()))
+                sub[:, 0] = torch.where(missing, mean, sub[:, 0])
+        x[rows] = sub
+        return x
 
     def _point_scores(self, values, observed, pos, per_channel: bool = False) -> np.ndarray:
         terms = self._last_point_terms(values, observed)[pos]  # rows of the input, not the grid
