@@ -42,7 +42,7 @@ def _config_reference(model: type[BaseModel] = RunConfig, prefix: str = "") -> l
 
 
 TRAIN_EPILOG = (
-    "Presets: " + ", ".join(preset_names()) + ". Settings for --set KEY=VALUE (default shown):\n\n"
+    "Presets: " + ", ".join(preset_names("images")) + ". Settings for --set KEY=VALUE (default shown):\n\n"
     + "\n\n".join(_config_reference())
 )
 
@@ -284,10 +284,18 @@ def tune(
     timeout: Annotated[Optional[float], typer.Option(help="stop starting trials after this many seconds")] = None,
     jobs: Annotated[int, typer.Option(help="worker processes sharing the study")] = 1,
     iw_samples: Annotated[int, typer.Option(help="importance samples of the validation IW-NLL objective")] = 100,
+    metric: Annotated[Optional[str], typer.Option(
+        help="objective: images val_iw_nll (default) | val_loss; recommend val_ndcg_100 (default) | "
+             "val_recall_20 | val_recall_50; anomaly val_roc_auc (default) | val_average_precision; "
+             "or module:function, called with the trial's run directory")] = None,
+    direction: Annotated[Optional[str], typer.Option(help="minimize | maximize (for a module:function metric)")] = None,
     pruner: Annotated[str, typer.Option(help="median | hyperband | none")] = "median",
     seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
 ):
     """Hyperparameter search with Optuna (TPE + pruning); resumable, shareable through --storage.
+
+    Works for image presets (mnist, digits), recommend presets (ml-100k) and anomaly
+    presets (adbench-cardio, or a YAML file of your own with application: anomaly).
 
     `vaekit tune report --storage URL --study NAME [--out DIR]` prints the trials as a
     Markdown table and writes Optuna's plots to DIR.
@@ -306,7 +314,7 @@ def tune(
 
         apply_override(base, o)
     result = tuning.tune(preset, base, out or Path("runs") / f"tune-{name}", storage, name, trials, timeout,
-                         jobs, iw_samples, seed, pruner)
+                         jobs, iw_samples, seed, pruner, metric, direction)
     console.print(json.dumps(result, indent=2), highlight=False, markup=False)
 
 
@@ -324,9 +332,9 @@ def compare(runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="
 
 @app.command()
 def presets():
-    """List the bundled presets."""
+    """List the bundled presets and the application each one is for."""
     for name in preset_names():
-        console.print(name)
+        console.print(f"{name:16s} {load_preset(name).get('application', 'images')}", highlight=False)
 
 
 _ARGV: list[str] = []

@@ -133,9 +133,13 @@ class RunConfig(_Strict):
     )
 
 
-def preset_names() -> list[str]:
+def preset_names(application: str | None = None) -> list[str]:
+    """Bundled presets, optionally only those of one application (``images`` has no key)."""
     root = resources.files("vaekit") / "configs"
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    names = sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    if application is None:
+        return names
+    return [n for n in names if load_preset(n).get("application", "images") == application]
 
 
 def _read_yaml(text: str, where: str) -> dict:
@@ -188,6 +192,10 @@ def apply_override(data: dict, assignment: str) -> None:
 def build_config(data: dict, overrides: list[str] = ()) -> RunConfig:
     """Validate a config dict (after overrides) into a :class:`RunConfig`."""
     data = yaml.safe_load(yaml.safe_dump(data))  # deep copy of plain data
+    application = data.pop("application", "images")
+    if application != "images":
+        raise ConfigError(f"this preset is for the {application} application: train with `vaekit {application} "
+                          f"fit`, search its settings with `vaekit tune`")
     for o in overrides:
         apply_override(data, o)
     try:

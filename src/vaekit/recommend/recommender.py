@@ -94,6 +94,29 @@ class MultVAERecommender:
         self.report: dict = {}
         self.history: list[dict] = []
 
+    def check_params(self) -> None:
+        """Refuse settings that cannot train, naming the setting (called by ``fit``)."""
+        def positive_int(name, value):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise DataError(f"{name} must be a positive integer, got {value!r}")
+
+        for name in ("latent_dim", "epochs", "batch_size"):
+            positive_int(name, getattr(self, name))
+        for h in self.hidden:
+            positive_int("hidden sizes", h)
+        if not 0.0 <= self.dropout < 1.0:
+            raise DataError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.beta_cap >= 0 and math.isfinite(self.beta_cap)):
+            raise DataError(f"beta_cap must be a finite number >= 0, got {self.beta_cap}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr and math.isfinite(self.lr)):
+            raise DataError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise DataError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.anneal_epochs is not None and not self.anneal_epochs > 0:
+            raise DataError(f"anneal_epochs must be > 0 (or None: all of training), got {self.anneal_epochs!r}")
+        if self.patience is not None:
+            positive_int("patience", self.patience)
+
     # -- training ----------------------------------------------------------------------
     def train_config(self, monitor: str = "val_loss") -> TrainConfig:
         anneal = self.epochs if self.anneal_epochs is None else self.anneal_epochs
@@ -104,12 +127,15 @@ class MultVAERecommender:
                            grad_clip=None, monitor=monitor, monitor_mode="max" if monitor != "val_loss" else "min")
 
     def fit(self, interactions, validation: tuple | None = None, run_dir: str | Path | None = None,
-            item_ids=None, user_ids=None) -> "MultVAERecommender":
+            item_ids=None, user_ids=None, callbacks: list[Callable[[dict], None]] | None = None
+            ) -> "MultVAERecommender":
         """Train on a users x items matrix (an :class:`Interactions`, SciPy sparse or dense).
 
         ``validation`` = (fold_in, held_out) matrices of validation users over the same
         items: NDCG@100 on them is computed every epoch and selects the best epoch.
+        ``callbacks`` get each epoch's record (``vaekit tune`` reports it to Optuna's pruner).
         """
+        self.check_params()
         if isinstance(interactions, Interactions):
             item_ids = interactions.item_ids if item_ids is None else item_ids
             user_ids = interactions.user_ids if user_ids is None else user_ids
@@ -140,7 +166,7 @@ class MultVAERecommender:
             monitor = "val_ndcg_100"
         with tempfile.TemporaryDirectory(prefix="vaekit-rec-") as tmp:
             trainer = Trainer(self.model, self.train_config(monitor), train, val, run_dir or tmp,
-                              evaluators=evaluators, progress=self.progress, log=self.log)
+                              evaluators=evaluators, callbacks=callbacks, progress=self.progress, log=self.log)
             result = trainer.fit()
         self.history = result.history
         self.model.cpu().eval()
