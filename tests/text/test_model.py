@@ -8,7 +8,7 @@ from vaekit.text.model import text_vae_description
 from vaekit.text.vocab import EOS_ID, PAD_ID, UNK_ID
 
 MODEL = {"cell": "gru", "embedding_dim": 8, "hidden": 16, "latent_dim": 4, "bidirectional": True,
-         "word_dropout": 0.5, "use_z": True}
+         "word_dropout": 0.5, "use_z": True, "tie_weights": False}
 
 
 def make(**changes):
@@ -85,3 +85,14 @@ def test_language_model_ignores_z():
     a = model.decode(torch.randn(2, 4), x)
     b = model.decode(torch.randn(2, 4), x)
     assert torch.equal(a, b)
+
+
+def test_tied_output_layer_shares_the_embedding():
+    model = make(tie_weights=True)
+    names = dict(model.decoder.named_parameters())
+    assert "out.weight" not in names and "project.weight" in names
+    out = model.elbo(batch())
+    out.loss.backward()
+    assert model.decoder.embed.weight.grad is not None
+    rows = model.eval().decoder.generate(torch.randn(2, 4), max_len=5, strategy="greedy")
+    assert len(rows) == 2

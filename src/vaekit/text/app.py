@@ -31,6 +31,7 @@ from vaekit.text.data import SequenceTensors, by_length, encode, ptb_files, read
 from vaekit.text.model import text_vae_description
 from vaekit.text.vocab import PAD_ID, Vocabulary, tokenize
 from vaekit.train import Trainer
+from vaekit.train.acceleration import pick_device
 from vaekit.train.checkpoint import atomic_write_text
 
 
@@ -135,6 +136,9 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
         rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:n_test]]
         rows = by_length(rows)
     subset = SequenceTensors(rows)
+    device = pick_device(config.train.device, None)
+    model.to(device)
+    subset.device = device
     k = iw_samples or config.eval.iw_samples
     use_z = model.decoder.use_z
     tokens = int((rows != PAD_ID).sum())
@@ -153,8 +157,9 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
     else:  # the language model: log p(x) exactly, z is not used
         total = -elbo - kl
     n = len(rows)
-    q_mean = torch.cat([q.mean for q in mus])
-    q_log_var = torch.cat([q.log_var for q in mus])
+    q_mean = torch.cat([q.mean for q in mus]).cpu()
+    q_log_var = torch.cat([q.log_var for q in mus]).cpu()
+    model.cpu()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         # I(x; z) per block of 500 sentences, averaged (as He et al. 2019 do per batch)

@@ -41,6 +41,7 @@ class TextModelConfig(_Strict):
     bidirectional: bool = Field(True, description="bidirectional encoder")
     word_dropout: float = Field(0.25, ge=0, lt=1, description="share of decoder inputs replaced by <unk> (Bowman)")
     use_z: bool = Field(True, description="false: the plain language model (the reference)")
+    tie_weights: bool = Field(True, description="output layer shares the decoder's word embedding (Press & Wolf 2017)")
 
 
 class TextEvalConfig(_Strict):

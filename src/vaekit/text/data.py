@@ -47,13 +47,20 @@ def read_sentences(path: str | Path, lowercase: bool = False) -> list[list[str]]
 
 
 class SequenceTensors(Tensors):
-    """Padded token rows whose batches are trimmed to their longest sentence."""
+    """Padded token rows whose batches are trimmed to their longest sentence.
+
+    ``device`` (evaluation only; the trainer moves its own batches) puts each batch there.
+    """
+
+    device: torch.device | None = None
 
     def batch(self, idx: torch.Tensor):
         x, y = super().batch(idx)
         if x.shape[0]:
             longest = int((x != PAD_ID).sum(1).max())
             x = x[:, : max(longest, 1)]
+        if self.device is not None:
+            x = x.to(self.device)
         return x, y
 
 

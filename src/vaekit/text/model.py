@@ -52,14 +52,25 @@ class SentenceDecoder(nn.Module):
     autoregressive = True
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden: int, latent_dim: int, cell: str = "gru",
-                 word_dropout: float = 0.0, use_z: bool = True):
+                 word_dropout: float = 0.0, use_z: bool = True, tie_weights: bool = False):
         super().__init__()
         self.cell, self.hidden, self.latent_dim = cell, hidden, latent_dim
-        self.word_dropout, self.use_z = float(word_dropout), bool(use_z)
+        self.word_dropout, self.use_z, self.tie_weights = float(word_dropout), bool(use_z), bool(tie_weights)
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.init = nn.Linear(latent_dim, hidden) if use_z else None
         self.rnn = CELLS[cell](embedding_dim + (latent_dim if use_z else 0), hidden, batch_first=True)
-        self.out = nn.Linear(hidden, vocab_size)
+        if tie_weights:
+            # the output layer shares the input embedding (Press & Wolf 2017; Inan et al. 2017):
+            # logits = (W h) E^T + b, fewer parameters and a softmax of embedding_dim, not hidden
+            self.project = nn.Linear(hidden, embedding_dim)
+            self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        else:
+            self.out = nn.Linear(hidden, vocab_size)
+
+    def logits(self, h: Tensor) -> Tensor:
+        if self.tie_weights:
+            return F.linear(self.project(h), self.embed.weight, self.out_bias)
+        return self.out(h)
 
     def initial_state(self, z: Tensor):
         if self.use_z:
@@ -86,7 +97,7 @@ class SentenceDecoder(nn.Module):
             drop[:, 0] = False  # <bos> stays
             inputs = inputs.masked_fill(drop, UNK_ID)
         out, _ = self.rnn(self.step_inputs(inputs, z), self.initial_state(z))
-        logits = self.out(out)
+        logits = self.logits(out)
         return logits.reshape(*lead, *logits.shape[1:])
 
     @torch.no_grad()
@@ -106,7 +117,7 @@ class SentenceDecoder(nn.Module):
         out = []
         for _ in range(max_len + 1):
             h, state = self.rnn(self.step_inputs(token, z), state)
-            logits = self.out(h[:, -1])
+            logits = self.logits(h[:, -1])
             logits[:, PAD_ID] = logits[:, BOS_ID] = -float("inf")
             if strategy == "greedy":
                 nxt = logits.argmax(-1)
@@ -132,7 +143,7 @@ class SentenceDecoder(nn.Module):
             for tokens, score, state in beams:
                 last = torch.tensor([[tokens[-1] if tokens else BOS_ID]], device=z.device)
                 h, new_state = self.rnn(self.step_inputs(last, z), state)
-                logp = F.log_softmax(self.out(h[:, -1]), -1)[0]
+                logp = F.log_softmax(self.logits(h[:, -1]), -1)[0]
                 logp[PAD_ID] = logp[BOS_ID] = -float("inf")
                 top = torch.topk(logp, beam_size)
                 for lp, t in zip(top.values.tolist(), top.indices.tolist()):
@@ -160,5 +171,5 @@ def build_text_vae(description: dict) -> VAE:
     m, v = description["model"], int(description["vocab_size"])
     enc = SentenceEncoder(v, m["embedding_dim"], m["hidden"], m["latent_dim"], m["cell"], m["bidirectional"])
     dec = SentenceDecoder(v, m["embedding_dim"], m["hidden"], m["latent_dim"], m["cell"], m["word_dropout"],
-                          m["use_z"])
+                          m["use_z"], m.get("tie_weights", False))
     return VAE(enc, dec, CategoricalLikelihood(pad_id=PAD_ID), m["latent_dim"], config=description)
