@@ -165,7 +165,7 @@ def test_a_study_resumed_with_another_metric_is_refused(labelled_table, tmp_path
 
 
 def test_bundled_application_presets_are_valid_and_not_trainable_as_images():
-    for name in ("ml-100k", "adbench-cardio"):
+    for name in ("ml-100k", "adbench-cardio", "ptb"):
         preset = load_preset(name)
         app = application_for(preset)
         from vaekit.tune.study import validate_space
@@ -184,3 +184,23 @@ def test_cli_tune_with_a_yaml_preset_and_metric(labelled_table, tmp_path, capsys
     assert '"metric": "val_roc_auc"' in capsys.readouterr().out
     assert main(["tune", str(path), "--trials", "1", "--storage", storage, "--metric", "val_nll"]) == 2
     assert "unknown metric 'val_nll' for the anomaly application" in capsys.readouterr().err
+
+
+def test_text_study_minimizes_validation_iw_nll(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    words = ["the cat", "a dog", "my friend"], ["sees", "likes"], ["the ball", "a fish"]
+    lines = [" ".join(rng.choice(w) for w in words) for _ in range(200)]
+    (tmp_path / "s.txt").write_text("\n".join(lines) + "\n")
+    preset = load_preset("text")
+    preset["data"] = {**preset["data"], "path": str(tmp_path / "s.txt"), "min_count": 1, "val_size": 0.1}
+    preset["model"] = {**preset["model"], "hidden": 16, "embedding_dim": 8}
+    preset["train"] = {**preset["train"], "epochs": 2, "batch_size": 32}
+    preset["search"] = {"model.latent_dim": {"type": "int", "low": 2, "high": 4},
+                        "model.word_dropout": {"type": "float", "low": 0.0, "high": 0.5}}
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    result = tune("text", preset, tmp_path / "runs", storage, "t", n_trials=2, iw_samples=5)
+    assert result["metric"] == "val_iw_nll" and result["direction"] == "minimize"
+    assert result["states"]["complete"] == 2 and result["best_value"] > 0
+    assert (tmp_path / "runs" / "best" / "vocab.json").is_file()

@@ -11,6 +11,8 @@ better).
 
 - ``images``: validation IW-NLL (Burda et al. 2015) of the best weights on the first
   2,000 validation examples (the same for every trial); pruned on the validation -ELBO.
+- ``text``: validation IW-NLL per sentence on a seeded subset of 500 validation sentences
+  (the same for every trial); pruned on the validation -ELBO.
 - ``recommend``: NDCG@100 on held-out validation users, strong generalization with an
   80/20 fold-in split (Liang et al. 2018; the split is the same for every trial);
   pruned on the same NDCG@100 after every epoch.
@@ -139,6 +141,44 @@ class Images(Application):
         history = runs.read_metrics(run_dir)
         losses = [h.get("val_loss", h["train_loss"]) for h in history]
         return {"val_iw_nll": nll, "val_loss": float(min(losses)) if losses else float("nan")}
+
+
+# -- text ------------------------------------------------------------------------------
+class Text(Application):
+    name = "text"
+    metrics = {"val_iw_nll": "minimize", "val_loss": "minimize"}
+    default_metric = "val_iw_nll"
+
+    def __init__(self, base: dict, iw_samples: int = 100, iw_examples: int | None = 500):
+        super().__init__(base)
+        self.iw_samples, self.iw_examples = iw_samples, iw_examples
+
+    def known_settings(self) -> dict:
+        from vaekit.text.config import TextConfig
+
+        return TextConfig().model_dump()
+
+    def settings(self, overrides: dict):
+        from vaekit.text.config import build_text_config
+
+        return build_text_config(self.base, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+
+    def run(self, settings, run_dir, report, direction, log, trial_number):
+        from vaekit import runs
+        from vaekit.text import app as text
+
+        sign = 1.0 if direction == "minimize" else -1.0
+
+        def each_epoch(record: dict) -> None:
+            report(sign * record.get("val_loss", record["train_loss"]), record["epoch"])
+
+        text.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None,
+                   command=f"vaekit tune (trial {trial_number})", callbacks=[each_epoch])
+        # a seeded subset of validation sentences, the same for every trial
+        result = text.evaluate(run_dir, self.iw_samples, self.iw_examples, split="valid", write=False)
+        losses = [h.get("val_loss", h["train_loss"]) for h in runs.read_metrics(run_dir)]
+        return {"val_iw_nll": result["nll"], "val_loss": float(min(losses)) if losses else float("nan"),
+                "val_kl": result["kl"], "val_active_units": result["active_units"]}
 
 
 # -- recommend ---------------------------------------------------------------------------
@@ -354,14 +394,17 @@ class Anomaly(Application):
                 "val_average_precision": float(average_precision_score(y_val, scores))}
 
 
-APPLICATIONS: dict[str, type[Application]] = {"images": Images, "recommend": Recommend, "anomaly": Anomaly}
+APPLICATIONS: dict[str, type[Application]] = {"images": Images, "text": Text, "recommend": Recommend,
+                                              "anomaly": Anomaly}
 
 
 def application_for(base: dict, iw_samples: int = 100) -> Application:
     name = base.get("application", "images")
     if name not in APPLICATIONS:
         raise ConfigError(f"unknown application {name!r} in the preset; tunable: {', '.join(APPLICATIONS)}")
-    return Images(base, iw_samples) if name == "images" else APPLICATIONS[name](base)
+    if name in ("images", "text"):
+        return APPLICATIONS[name](base, iw_samples)
+    return APPLICATIONS[name](base)
 
 
 # -- the objective: a named metric or a user function ------------------------------------
