@@ -47,13 +47,30 @@ def runs(tmp_path_factory):
         sp.csr_matrix(x), item_ids=[f"i{j}" for j in range(30)]).save(root / "shop")
     digits = load_digits().data[:400] / 16.0
     VAETransformer(n_components=2, hidden_layer_sizes=(32,), max_iter=5, random_state=0).fit(digits).save(root / "embed")
+    _train_text(root)
     return {"digits": root / "digits", "fraud": root / "fraud", "shop": root / "shop", "embed": root / "embed",
-            "table": table}
+            "words": root / "words", "table": table}
+
+
+def _train_text(root):
+    """A tiny sentence VAE on generated sentences."""
+    from vaekit.text import app as text
+    from vaekit.text.config import build_text_config
+
+    rng = np.random.default_rng(0)
+    parts = (["the cat", "a dog", "my friend"], ["sees", "likes", "wants"], ["the ball", "a fish", "some bread"])
+    lines = [" ".join(rng.choice(p) for p in parts) for _ in range(300)]
+    (root / "sentences.txt").write_text("\n".join(lines) + "\n")
+    cfg = build_text_config({"data": {"name": "text", "path": str(root / "sentences.txt"), "min_count": 1,
+                                      "max_len": 12},
+                             "model": {"hidden": 32, "embedding_dim": 16, "latent_dim": 4},
+                             "train": {"epochs": 6, "batch_size": 32, "patience": None, "seed": 0}})
+    text.train(cfg, root / "words", progress=False, log=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
 def specs(runs):
-    return [str(runs[k]) for k in ("digits", "fraud", "shop", "embed")]
+    return [str(runs[k]) for k in ("digits", "fraud", "shop", "embed", "words")]
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,9 @@ def test_models_are_listed_with_metadata_and_limits(client):
     assert r.status_code == 200
     models = {m["name"]: m for m in r.json()["models"]}
     assert {k: m["kind"] for k, m in models.items()} == {"digits": "image", "fraud": "anomaly",
-                                                         "shop": "recommender", "embed": "reduction"}
+                                                         "shop": "recommender", "embed": "reduction",
+                                                         "words": "text"}
+    assert set(models["words"]["operations"]) == {"encode", "decode", "generate", "reconstruct", "interpolate"}
     assert set(models["digits"]["operations"]) >= {"encode", "decode", "sample", "reconstruct", "interpolate",
                                                     "latent-map", "examples"}
     assert models["fraud"]["operations"] == ["score"] and models["shop"]["operations"] == ["recommend"]
@@ -289,3 +291,39 @@ def test_reduction_map_shows_the_training_codes(runs, tmp_path):
         m = c.get("/v1/models/embed/latent-map").json()
     assert len(m["points"]) == 50 and m["labels"] == d.target[:50].tolist()
     np.testing.assert_allclose(m["points"], frame.iloc[:, :2].to_numpy(), atol=1e-4)
+
+
+def test_text_operations_match_the_model(client, runs):
+    from vaekit.text import app as text
+
+    model, config, vocab = text.load_run(runs["words"])
+    r = client.post("/v1/models/words/encode", json={"sentences": ["the cat sees a fish", "a zebra likes"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    x, _ = text.sentence_ids(vocab, "the cat sees a fish", config.data.max_len)
+    expected = model.encode(x).mean.detach().numpy()[0]
+    assert np.allclose(body["mean"][0], expected, atol=1e-5) and body["unknown"] == ["zebra"]
+    gen = client.post("/v1/models/words/generate", json={"n": 3, "seed": 5, "strategy": "sample"}).json()
+    again = client.post("/v1/models/words/generate", json={"n": 3, "seed": 5, "strategy": "sample"}).json()
+    assert len(gen["sentences"]) == 3 and gen == again  # a seed gives the same sentences
+    rec = client.post("/v1/models/words/reconstruct", json={"sentence": "my friend wants some bread"}).json()
+    assert rec["sentence"] == text.reconstruct(model, vocab, "my friend wants some bread", config.data.max_len)[0]
+    path = client.post("/v1/models/words/interpolate", json={"a": "the cat sees a fish", "b": "a dog likes the ball",
+                                                             "steps": 4}).json()
+    assert len(path["sentences"]) == 4 and np.allclose(path["t"], [0.0, 1 / 3, 2 / 3, 1.0])
+    dec = client.post("/v1/models/words/decode", json={"z": path["z"]}).json()
+    assert dec["sentences"] == path["sentences"]
+
+
+@pytest.mark.parametrize("path, body, needle", [
+    ("generate", {"n": 3, "temperature": 0}, "temperature"),
+    ("generate", {"n": 3, "strategy": "nucleus"}, "strategy"),
+    ("reconstruct", {"sentence": "   "}, "the sentence is empty"),
+    ("reconstruct", {"sentence": ""}, "sentence"),
+    ("interpolate", {"a": "x", "b": "y", "steps": 100}, "steps"),
+    ("encode", {"sentences": []}, "sentences"),
+    ("decode", {"z": [[0.0, 1.0]]}, "z"),
+])
+def test_bad_text_requests_are_422(client, path, body, needle):
+    r = client.post(f"/v1/models/words/{path}", json=body)
+    assert r.status_code == 422 and needle in r.text

@@ -154,3 +154,27 @@ def test_recommender_form(page):
     page.wait_for_selector("#rec-list li")
     assert page.locator("#rec-list li").count() == 5
     assert "unknown" in page.inner_text("#rec-note")
+
+
+def test_text_panel_generates_and_interpolates(page):
+    page.select_option("#model", "words")
+    wait_until(page, "document.body.dataset.model === 'words'")
+    assert page.is_visible("#text-panel") and not page.is_visible("#samples-panel")
+    assert page.locator("#text-samples li").count() == 8
+    first = page.inner_text("#text-samples")
+    page.click("#text-generate")
+    wait_until(page, f"document.querySelector('#text-samples').innerText !== {first!r}")
+    page.fill("#text-a", "the cat sees a fish")
+    page.fill("#text-b", "my friend wants zebra")
+    page.click("#text-interp-form button")
+    page.wait_for_selector("#text-path li")
+    assert page.locator("#text-path li").count() == 8
+    start = page.inner_text("#text-current")
+    page.fill("#text-t", "7")
+    page.dispatch_event("#text-t", "input")
+    assert page.inner_text("#text-t-out") == "step 8 of 8"
+    assert page.inner_text("#text-current") == page.locator("#text-path li").nth(7).inner_text()
+    assert start == page.locator("#text-path li").nth(0).inner_text()
+    assert "zebra" in page.inner_text("#text-note")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explorer-text.png"), full_page=True)

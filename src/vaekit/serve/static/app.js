@@ -414,6 +414,45 @@ async function recommend(ev) {
   $("#rec-note").textContent = out.note;
 }
 
+// -- sentences -------------------------------------------------------------------------
+function fillList(list, lines) {
+  list.textContent = "";
+  lines.forEach((line) => {
+    const li = document.createElement("li");
+    li.textContent = line || "(empty sentence)";
+    list.append(li);
+  });
+}
+
+async function generateText() {
+  const out = await api(op("generate"), {
+    n: 8, strategy: $("#text-strategy").value,
+    temperature: Math.max(0.05, Number($("#text-temperature").value) || 1.0),
+  });
+  fillList($("#text-samples"), out.sentences);
+  $("#text-samples").dataset.seed = out.seed;
+}
+
+async function interpolateText(ev) {
+  ev.preventDefault();
+  const out = await api(op("interpolate"), { a: $("#text-a").value, b: $("#text-b").value, steps: 8 });
+  state.textPath = out.sentences;
+  fillList($("#text-path"), out.sentences);
+  const slider = $("#text-t");
+  slider.max = String(out.sentences.length - 1);
+  slider.disabled = false;
+  showTextStep();
+  $("#text-note").textContent = out.unknown.length ? `not in the vocabulary (read as <unk>): ${out.unknown.join(", ")}` : "";
+}
+
+function showTextStep() {
+  if (!state.textPath) return;
+  const i = Number($("#text-t").value);
+  $("#text-current").textContent = state.textPath[i] || "(empty sentence)";
+  $("#text-t-out").textContent = `step ${i + 1} of ${state.textPath.length}`;
+  $("#text-path").querySelectorAll("li").forEach((li, j) => li.classList.toggle("current", j === i));
+}
+
 // -- choosing a model -----------------------------------------------------------------
 async function selectModel(name) {
   delete document.body.dataset.model;   // set again once the model's panels are drawn
@@ -429,12 +468,17 @@ async function selectModel(name) {
   $("#interp-panel").hidden = !(image && has("interpolate"));
   $("#score-panel").hidden = !has("score");
   $("#rec-panel").hidden = !has("recommend");
+  $("#text-panel").hidden = state.model.kind !== "text";
+  state.textPath = null;
+  ["#text-samples", "#text-path"].forEach((s) => { $(s).textContent = ""; });
+  $("#text-current").textContent = ""; $("#text-t-out").textContent = ""; $("#text-t").disabled = true;
   document.querySelectorAll(".pad").forEach(clearPad);
   ["#interp-view", "#map-decoded", "#interp-strip", "#samples"].forEach((s) => clearPad($(s)));
   if (has("recommend")) $("#rec-history").placeholder = `e.g. ${state.model.info.popular_items.slice(0, 3).join(", ")}`;
   status("");
   const jobs = [];
   if (has("sample")) jobs.push(refreshSamples());
+  if (state.model.kind === "text") jobs.push(generateText());
   if (!$("#map-panel").hidden) jobs.push(loadMap());
   await Promise.all(jobs);
   document.body.dataset.model = name;
@@ -454,6 +498,9 @@ async function init() {
   $("#interp-t").addEventListener("input", () => report(decodeSlider()));
   $("#csv-file").addEventListener("change", (ev) => report(scoreCSV(ev)));
   $("#rec-form").addEventListener("submit", (ev) => report(recommend(ev)));
+  $("#text-generate").addEventListener("click", () => report(generateText()));
+  $("#text-interp-form").addEventListener("submit", (ev) => report(interpolateText(ev)));
+  $("#text-t").addEventListener("input", showTextStep);
   document.querySelectorAll(".endpoint").forEach(setupPad);
   await report(start());
 }
