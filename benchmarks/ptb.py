@@ -61,6 +61,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=500, help="importance samples of the test NLL")
     p.add_argument("--test-sentences", type=int, default=None, help="evaluate a seeded subset of the test set")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
+                   help="training matmuls (bf16 autocast needs AVX512-BF16/AMX or a GPU); evaluation is fp32")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="extra preset override")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / "ptb")
     p.add_argument("--threads", type=int, default=os.cpu_count())
@@ -68,7 +70,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    common = [f"train.device={args.device}", *args.overrides]
+    common = [f"train.device={args.device}", f"train.precision={args.precision}", *args.overrides]
     started = time.perf_counter()
     vae_run, vae_seconds = train_one("vae", common, args.vae_minutes, args.out, log)
     lm_run, lm_seconds = train_one("lm", common + ["model.use_z=false", "train.beta.schedule=constant",
@@ -97,6 +99,7 @@ def main() -> None:
                "command": "python benchmarks/ptb.py " + " ".join(sys.argv[1:]),
                "config": {"preset": load_preset("ptb"), "overrides": args.overrides, "device": args.device,
                           "vae_minutes": args.vae_minutes, "lm_minutes": args.lm_minutes,
+                          "precision": args.precision,
                           "test_subset": args.test_sentences},
                "metrics": metrics, "goal": goal, "vae_eval": vae, "lm_eval": lm,
                "samples_greedy": samples, "samples_t08": sampled, "interpolation": {"from": a, "to": b,

@@ -209,3 +209,11 @@ def test_n_components_is_validated():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         VAETransformer(3, **TINY).fit(x)
+
+
+def test_auto_neighbor_weight_is_strong_in_2d_and_light_in_10d():
+    from vaekit.reduction.transformer import auto_neighbor_weight
+
+    assert auto_neighbor_weight(2) == 3.0 and auto_neighbor_weight(1) == 3.0
+    assert auto_neighbor_weight(10) == pytest.approx(0.04)
+    assert auto_neighbor_weight(3) < auto_neighbor_weight(2)

@@ -82,10 +82,10 @@ def fit(
     n_components: Annotated[int, typer.Option(help="size of the embedding")] = 2,
     label: LabelOpt = None,
     likelihood: Annotated[str, typer.Option(
-        help="auto (Bernoulli if every value is in [0, 1], else Gaussian) | bernoulli | gaussian")] = "auto",
+        help="auto (Bernoulli for binary data, else Gaussian) | bernoulli | gaussian")] = "auto",
     max_iter: Annotated[Optional[int], typer.Option(help="epochs (default: about 6000 gradient steps)")] = None,
     neighbor_weight: Annotated[Optional[float], typer.Option(
-        help="weight of the neighbour term; 0 = plain VAE (default: 1 for 2-D, (2/n)^2 above)")] = None,
+        help="weight of the neighbour term; 0 = plain VAE (default: 3 up to 2-D, (2/n)^2 above)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,

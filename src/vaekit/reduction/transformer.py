@@ -40,6 +40,11 @@ AUTO_STEPS = 6000  # gradient steps aimed at by max_iter="auto"
 AUTO_MAX_EPOCHS = 200
 
 
+def auto_neighbor_weight(n_components: int) -> float:
+    """The default weight of the neighbour term: strong for 2-D maps, light in 10-D."""
+    return 3.0 if n_components <= 2 else (2.0 / n_components) ** 2
+
+
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Reduce X to ``n_components`` dimensions with a VAE that keeps neighbours together.
 
@@ -66,11 +71,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     neighbor_weight : float or "auto", default="auto"
         Weight w of the contrastive neighbour term, per feature (the term is multiplied by
         the number of features, as the reconstruction term grows with it); 0 trains a
-        plain VAE. "auto" is min(1, (2 / n_components)^2): 1 for a 2-D map, 0.04 at 10
-        dimensions. The crowding that the term corrects is a problem of low-dimensional
-        maps (van der Maaten & Hinton 2008, section 3.2); at 10 dimensions a weight of 0.1
-        or more already costs trustworthiness and reconstruction on digits and MNIST
-        (see the README's reduction benchmark), while 2-D maps need the full weight.
+        plain VAE. "auto" is 3 for a 1-D or 2-D map and (2 / n_components)^2 above it
+        (0.44 at 3 dimensions, 0.04 at 10). The crowding that the term corrects is a
+        problem of low-dimensional maps (van der Maaten & Hinton 2008, section 3.2): on
+        MNIST a 2-D map's k-NN accuracy rises from 0.89 at weight 1 to 0.92 at weight 3
+        while the reconstruction stays better than PCA's, whereas at 10 dimensions a
+        weight of 0.1 or more already costs trustworthiness and reconstruction (see the
+        README's reduction benchmark).
     kernel_dof : float, default=0.5
         Degrees of freedom alpha of the Student-t kernel of the neighbour term: 1 is
         t-SNE's Cauchy kernel, smaller values have heavier tails and separate clusters
@@ -197,7 +204,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
         self.likelihood_ = self._pick_likelihood(X)
-        self.neighbor_weight_ = (min(1.0, (2.0 / self.n_components) ** 2) if self.neighbor_weight == "auto"
+        self.neighbor_weight_ = (auto_neighbor_weight(self.n_components) if self.neighbor_weight == "auto"
                                  else float(self.neighbor_weight))
         if self.likelihood_ == "gaussian":
             self.mean_ = X.mean(axis=0).astype(np.float64)
