@@ -106,15 +106,24 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
     run = doc.get("run", {})
     cfg = run.get("config", {})
     history = read_metrics(path)
+    model = doc.get("model", {})
+    what = model.get("architecture") or (f"{model.get('cell')} sentence VAE" if doc.get("kind") == "text"
+                                         else doc.get("kind"))
     lines = [
-        f"# vaekit model: {cfg.get('data', {}).get('name', '?')} / {doc.get('model', {}).get('architecture', doc.get('kind'))}",
+        f"# vaekit model: {cfg.get('data', {}).get('name', '?')} / {what}",
         "",
         "Load with `vaekit.VAE.from_pretrained(\"<this folder>\")` (safetensors + JSON, no pickle).",
         "",
         "## Data",
         f"- dataset: `{cfg.get('data', {}).get('name')}` {cfg.get('data', {}).get('path') or ''}",
-        f"- data shape: {doc.get('data_shape')}, classes: {doc.get('n_classes', 0)}",
-        f"- binarization: {cfg.get('data', {}).get('binarize')}",
+    ]
+    if doc.get("kind") == "text":
+        lines.append(f"- vocabulary: {doc.get('vocab_size')} tokens (`vocab.json`), sentences of at most "
+                     f"{cfg.get('data', {}).get('max_len')} words")
+    else:
+        lines += [f"- data shape: {doc.get('data_shape')}, classes: {doc.get('n_classes', 0)}",
+                  f"- binarization: {cfg.get('data', {}).get('binarize')}"]
+    lines += [
         "",
         "## Training",
         f"- command: `{run.get('command')}`",

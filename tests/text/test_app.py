@@ -38,6 +38,8 @@ def test_train_writes_a_text_run(run):
     assert report["train"]["truncated_sentences"] + report["valid"]["truncated_sentences"] + \
         report["test"]["truncated_sentences"] == 1
     assert json.loads((run / "config.json").read_text())["kind"] == "text"
+    card = (run / "README.md").read_text()
+    assert "gru sentence VAE" in card and "vocabulary:" in card and "data shape" not in card
 
 
 def test_sample_reconstruct_interpolate(run, capsys):
