@@ -204,50 +204,73 @@ def _estimator_settings(cls, skip: set[str]) -> dict:
             if name not in {"self", *skip} and p.kind is p.POSITIONAL_OR_KEYWORD}
 
 
-class Recommend(Application):
-    name = "recommend"
-    metrics = {"val_ndcg_100": "maximize", "val_recall_20": "maximize", "val_recall_50": "maximize"}
-    default_metric = "val_ndcg_100"
+class EstimatorApplication(Application):
+    """A trial that fits one estimator: the preset has ``data``, ``params`` (the estimator's
+    keyword arguments) and ``search`` (keys ``params.NAME``)."""
+
+    data_model: type[BaseModel]
+    name_example = ""
 
     def __init__(self, base: dict):
         super().__init__(base)
         unknown = set(self.base) - {"application", "data", "params", "search"}
         if unknown:
-            raise ConfigError(f"recommend preset: unknown section(s) {', '.join(sorted(unknown))} "
+            raise ConfigError(f"{self.name} preset: unknown section(s) {', '.join(sorted(unknown))} "
                               "(expected data, params, search)")
         try:
-            self.data = RecommendData.model_validate(self.base.get("data") or {})
+            self.data = self.data_model.model_validate(self.base.get("data") or {})
         except ValidationError as e:
-            raise _pydantic_error("recommend preset data", e) from None
+            raise _pydantic_error(f"{self.name} preset data", e) from None
         if (self.data.name is None) == (self.data.path is None):
-            raise ConfigError("recommend preset data: give exactly one of 'name' (ml-100k) or 'path' (a file)")
+            raise ConfigError(f"{self.name} preset data: give exactly one of 'name' ({self.name_example}) or 'path'")
         self._split = None
 
-    def known_settings(self) -> dict:
-        from vaekit.recommend import MultVAERecommender
+    def estimator(self) -> type:
+        raise NotImplementedError
 
-        return {"params": _estimator_settings(MultVAERecommender, {"progress", "log"})}
+    def check(self, params: dict) -> None:
+        """Construct the estimator and let it refuse bad settings."""
+        raise NotImplementedError
+
+    def known_settings(self) -> dict:
+        return {"params": _estimator_settings(self.estimator(), {"progress", "log"})}
 
     def settings(self, overrides: dict):
-        from vaekit.recommend import MultVAERecommender
-
         params = dict(self.base.get("params") or {})
         known = self.known_settings()["params"]
         for key, value in overrides.items():
             params[key.split(".", 1)[1]] = value
         bad = sorted(set(params) - set(known))
         if bad:
-            raise ConfigError(f"recommend preset params: unknown setting(s) {', '.join(bad)}; "
+            raise ConfigError(f"{self.name} preset params: unknown setting(s) {', '.join(bad)}; "
                               f"known: {', '.join(sorted(known))}")
         try:
-            rec = MultVAERecommender(**params)
-            rec.check_params()
+            self.check(params)
         except (DataError, TypeError, ValueError) as e:
-            raise ConfigError(f"recommend preset params: {e}") from None
+            raise ConfigError(f"{self.name} preset params: {e}") from None
         return params
 
     def prepare(self) -> None:
         self.split()
+
+    def split(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Recommend(EstimatorApplication):
+    name = "recommend"
+    metrics = {"val_ndcg_100": "maximize", "val_recall_20": "maximize", "val_recall_50": "maximize"}
+    default_metric = "val_ndcg_100"
+    data_model = RecommendData
+    name_example = "ml-100k"
+
+    def estimator(self) -> type:
+        from vaekit.recommend import MultVAERecommender
+
+        return MultVAERecommender
+
+    def check(self, params: dict) -> None:
+        self.estimator()(**params).check_params()
 
     def split(self):
         """The interactions and the validation split, read once per process."""
@@ -301,50 +324,21 @@ class AnomalyData(BaseModel):
     seed: int = 0
 
 
-class Anomaly(Application):
+class Anomaly(EstimatorApplication):
     name = "anomaly"
     metrics = {"val_roc_auc": "maximize", "val_average_precision": "maximize"}
     default_metric = "val_roc_auc"
     prunable = False
+    data_model = AnomalyData
+    name_example = "e.g. adbench-cardio"
 
-    def __init__(self, base: dict):
-        super().__init__(base)
-        unknown = set(self.base) - {"application", "data", "params", "search"}
-        if unknown:
-            raise ConfigError(f"anomaly preset: unknown section(s) {', '.join(sorted(unknown))} "
-                              "(expected data, params, search)")
-        try:
-            self.data = AnomalyData.model_validate(self.base.get("data") or {})
-        except ValidationError as e:
-            raise _pydantic_error("anomaly preset data", e) from None
-        if (self.data.name is None) == (self.data.path is None):
-            raise ConfigError("anomaly preset data: give exactly one of 'name' (e.g. adbench-cardio) or 'path'")
-        self._split = None
-
-    def known_settings(self) -> dict:
+    def estimator(self) -> type:
         from vaekit.anomaly import VAEDetector
 
-        return {"params": _estimator_settings(VAEDetector, {"progress", "log"})}
+        return VAEDetector
 
-    def settings(self, overrides: dict):
-        from vaekit.anomaly import VAEDetector
-
-        params = dict(self.base.get("params") or {})
-        known = self.known_settings()["params"]
-        for key, value in overrides.items():
-            params[key.split(".", 1)[1]] = value
-        bad = sorted(set(params) - set(known))
-        if bad:
-            raise ConfigError(f"anomaly preset params: unknown setting(s) {', '.join(bad)}; "
-                              f"known: {', '.join(sorted(known))}")
-        try:
-            VAEDetector(**params)._check_params()
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"anomaly preset params: {e}") from None
-        return params
-
-    def prepare(self) -> None:
-        self.split()
+    def check(self, params: dict) -> None:
+        self.estimator()(**params)._check_params()
 
     def split(self):
         """Training rows (labels dropped) and the labelled validation rows, read once per process."""
