@@ -1,8 +1,9 @@
 """Fuzzing every reader of user files (bounded, hypothesis): random and mutated bytes may
 only ever raise the project's own errors, and never execute code.
 
-Readers covered: idx, .npy, .npz, image folders, YAML configs, safetensors checkpoints and
-model directories. A reader added with a new application joins ``READERS``.
+Readers covered: idx, .npy, .npz, image folders, YAML configs, safetensors checkpoints,
+model directories, interaction files (recommend), anomaly tables (CSV, .npz), sentence
+files and vocabularies (text). A reader added with a new application joins them here.
 """
 
 import io
@@ -41,7 +42,14 @@ def _valid_samples() -> dict[str, bytes]:
 
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(png, format="PNG")
     yaml_text = b"model: {latent_dim: 4}\ntrain: {epochs: 2}\n"
-    return {"idx": idx, "npy": npy, "npz": npz, "png": png.getvalue(), "yaml": yaml_text}
+    ratings = b"user,item,rating\n1,10,5\n1,11,4\n2,10,3\n2,12,5\n"
+    table = b"a,b,kind\n1.5,2,x\n0.5,,y\n3,4,x\n"
+    buf = io.BytesIO()
+    np.savez(buf, X=np.random.default_rng(0).random((5, 3)), y=np.array([0, 0, 1, 0, 0]))
+    sentences = "the cat sat\nun café au lait\n".encode()
+    vocab = json.dumps({"tokens": ["<pad>", "<bos>", "<eos>", "<unk>", "a"], "lowercase": False}).encode()
+    return {"idx": idx, "npy": npy, "npz": npz, "png": png.getvalue(), "yaml": yaml_text, "ratings": ratings,
+            "table": table, "table_npz": buf.getvalue(), "sentences": sentences, "vocab": vocab}
 
 
 VALID = _valid_samples()
@@ -61,6 +69,22 @@ def _read_file(kind: str, path: Path):
         return build_config(load_preset(str(path)))
     if kind == "checkpoint":
         return load_state(path)
+    if kind == "ratings":
+        from vaekit.data.ratings import read_interactions
+
+        return read_interactions(path)
+    if kind in ("table", "table_npz"):
+        from vaekit.anomaly.data import read_table
+
+        return read_table(path)
+    if kind == "sentences":
+        from vaekit.text.data import read_sentences
+
+        return read_sentences(path)
+    if kind == "vocab":
+        from vaekit.text.vocab import Vocabulary
+
+        return Vocabulary.load(path.parent)
     raise AssertionError(kind)
 
 
@@ -75,7 +99,9 @@ def mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
 edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8)
 cuts = st.one_of(st.none(), st.integers(0, 400))
 SUFFIX = {"idx": "-idx3-ubyte", "npy": ".npy", "npz": ".npz", "png": ".png", "yaml": ".yaml",
-          "checkpoint": ".safetensors"}
+          "checkpoint": ".safetensors", "ratings": ".csv", "table": ".csv", "table_npz": ".npz",
+          "sentences": ".txt", "vocab": ""}
+KINDS = ["idx", "npy", "npz", "png", "yaml", "checkpoint", "ratings", "table", "table_npz", "sentences", "vocab"]
 
 
 def _checkpoint_bytes(tmp: Path) -> bytes:
@@ -83,12 +109,12 @@ def _checkpoint_bytes(tmp: Path) -> bytes:
     return (tmp / "ck.safetensors").read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["idx", "npy", "npz", "png", "yaml", "checkpoint"])
+@pytest.mark.parametrize("kind", KINDS)
 @FUZZ
 @given(edit=edits, cut=cuts, junk=st.binary(max_size=64))
 def test_mutated_files_raise_only_project_errors(kind, edit, cut, junk, tmp_path):
     base = _checkpoint_bytes(tmp_path) if kind == "checkpoint" else VALID[kind]
-    path = tmp_path / f"f{SUFFIX[kind]}"
+    path = tmp_path / ("vocab.json" if kind == "vocab" else f"f{SUFFIX[kind]}")
     path.write_bytes(mutate(base, edit, cut) + (junk if cut is None and edit else b""))
     try:
         _read_file(kind, path)
