@@ -46,3 +46,20 @@ def test_batches_are_trimmed_to_their_longest_sentence():
     x, _ = data.batch(torch.tensor([0, 1]))
     assert x.shape == (2, 3)
     assert by_length(rows)[0].tolist() == [4, 2, 0, 0, 0]
+
+
+def test_epoch_order_is_a_permutation_of_length_buckets():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 40, (1000,))
+    rows = torch.zeros(1000, 41, dtype=torch.long)
+    for i, n in enumerate(lengths.tolist()):
+        rows[i, :n] = 5
+        rows[i, n] = EOS_ID
+    data = SequenceTensors(rows)
+    order = data.epoch_order(32, g)
+    assert sorted(order.tolist()) == list(range(1000))
+    padded = sum(int(data.batch(order[i:i + 32])[0].numel()) for i in range(0, 1000, 32))
+    random = sum(int(data.batch(torch.arange(i, min(i + 32, 1000)))[0].numel()) for i in range(0, 1000, 32))
+    assert padded < 0.7 * random  # similar lengths share a batch
+    again = data.epoch_order(32, torch.Generator().manual_seed(0))
+    assert torch.equal(order, again)  # the same generator state, the same order (resumable)

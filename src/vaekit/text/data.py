@@ -53,6 +53,22 @@ class SequenceTensors(Tensors):
     """
 
     device: torch.device | None = None
+    bucket_batches = 50  # batches per pool of similar lengths
+
+    def epoch_order(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """Shuffled batches of similar lengths (a bucket iterator): the rows are shuffled,
+        each pool of ``bucket_batches`` batches is sorted by length and cut into batches,
+        and the batches are shuffled; the last, partial batch stays last. Random batches
+        of PTB would spend about half of every step on padding."""
+        perm = torch.randperm(len(self), generator=generator)
+        lengths = (self.x[perm] != PAD_ID).sum(1)
+        pool = batch * self.bucket_batches
+        ordered = torch.cat([perm[i : i + pool][torch.argsort(lengths[i : i + pool], stable=True)]
+                             for i in range(0, len(perm), pool)])
+        batches = list(ordered.split(batch))
+        tail = [batches.pop()] if len(batches[-1]) < batch else []
+        shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        return torch.cat(shuffled + tail)
 
     def batch(self, idx: torch.Tensor):
         x, y = super().batch(idx)

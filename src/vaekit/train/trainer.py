@@ -62,6 +62,12 @@ class Tensors:
         return self.x[idx], None if self.y is None else self.y[idx]
 
 
+def epoch_order(data: Tensors, batch: int, generator: torch.Generator) -> Tensor:
+    """The example order of one epoch: a permutation, or the data's own (e.g. length buckets)."""
+    own = getattr(data, "epoch_order", None)
+    return own(batch, generator) if own is not None else torch.randperm(len(data), generator=generator)
+
+
 @dataclass
 class TrainResult:
     epochs: int
@@ -397,7 +403,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = cfg.lr * cfg.lr_decay**self.epoch
                 self.shuffle_gen.set_state(self.epoch_start_shuffle)
-                order = torch.randperm(len(self.train_data), generator=self.shuffle_gen)
+                order = epoch_order(self.train_data, self.global_batch, self.shuffle_gen)
                 for b in range(self.batch_index, self.steps_per_epoch):
                     idx = order[b * self.global_batch : (b + 1) * self.global_batch]
                     t_step = time.perf_counter()
