@@ -48,15 +48,15 @@ _PTB_FILES = {
     "ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
 }
 
+def _mirrored(name: str, files: dict[str, str], mirrors: list[str], licence: str, citation: str) -> DatasetSpec:
+    """A dataset whose every file is ``mirror + file name`` at each mirror, in order."""
+    return DatasetSpec(name=name, folder=name, files=files, urls={f: [m + f for m in mirrors] for f in files},
+                       licence=licence, citation=citation)
+
+
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        name="mnist",
-        folder="mnist",
-        files=_MNIST_FILES,
-        urls={f: [m + f for m in _MNIST_MIRRORS] for f in _MNIST_FILES},
-        licence="CC BY-SA 3.0 (LeCun & Cortes)",
-        citation="LeCun, Bottou, Bengio & Haffner 1998",
-    ),
+    "mnist": _mirrored("mnist", _MNIST_FILES, _MNIST_MIRRORS, "CC BY-SA 3.0 (LeCun & Cortes)",
+                       "LeCun, Bottou, Bengio & Haffner 1998"),
     "ml-100k": DatasetSpec(
         name="ml-100k",
         folder="ml-100k",
@@ -66,14 +66,9 @@ DATASETS: dict[str, DatasetSpec] = {
         licence="GroupLens research licence: research use, no redistribution",
         citation="Harper & Konstan 2015, The MovieLens Datasets",
     ),
-    "ptb": DatasetSpec(
-        name="ptb",
-        folder="ptb",
-        files=_PTB_FILES,
-        urls={f: [m + f for m in _PTB_MIRRORS] for f in _PTB_FILES},
-        licence="LDC-derived (Penn Treebank), research use; Mikolov's simple-examples preprocessing",
-        citation="Marcus et al. 1993; Mikolov et al. 2010",
-    ),
+    "ptb": _mirrored("ptb", _PTB_FILES, _PTB_MIRRORS,
+                     "LDC-derived (Penn Treebank), research use; Mikolov's simple-examples preprocessing",
+                     "Marcus et al. 1993; Mikolov et al. 2010"),
 }
 
 
@@ -151,22 +146,11 @@ for _file, _digest in _ADBENCH_FILES.items():
         licence="BSD-2-Clause (ADBench); underlying data from ODDS / UCI",
         citation="Han, Hu, Huang, Jiang & Zhao 2022, ADBench: Anomaly Detection Benchmark",
     )
-DATASETS["kddcup99"] = DatasetSpec(
-    name="kddcup99",
-    folder="kddcup99",
-    files=_KDD_FILES,
-    urls={f: [_KDD_URL + f] for f in _KDD_FILES},
-    licence="UCI KDD Archive terms",
-    citation="KDD Cup 1999 (Stolfo et al. 2000)",
-)
-DATASETS["nab"] = DatasetSpec(
-    name="nab",
-    folder="nab",
-    files=_NAB_FILES,
-    urls={f: [_NAB_URL + f] for f in _NAB_FILES},
-    licence="NAB licence (numenta/NAB LICENSE.txt)",
-    citation="Lavin & Ahmad 2015, Evaluating Real-time Anomaly Detection Algorithms: the Numenta Anomaly Benchmark",
-)
+DATASETS["kddcup99"] = _mirrored("kddcup99", _KDD_FILES, [_KDD_URL], "UCI KDD Archive terms",
+                                 "KDD Cup 1999 (Stolfo et al. 2000)")
+DATASETS["nab"] = _mirrored("nab", _NAB_FILES, [_NAB_URL], "NAB licence (numenta/NAB LICENSE.txt)",
+                            "Lavin & Ahmad 2015, Evaluating Real-time Anomaly Detection Algorithms: "
+                            "the Numenta Anomaly Benchmark")
 
 
 def get_spec(name: str) -> DatasetSpec:

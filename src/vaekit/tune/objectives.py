@@ -101,15 +101,44 @@ class Application:
         raise NotImplementedError
 
 
-# -- images ------------------------------------------------------------------------------
-class Images(Application):
-    name = "images"
+# -- images and text: likelihood models trained by `vaekit train` ------------------------
+class LikelihoodApplication(Application):
+    """A trial of ``vaekit train`` scored by a validation IW-NLL; pruned on the validation -ELBO."""
+
     metrics = {"val_iw_nll": "minimize", "val_loss": "minimize"}
     default_metric = "val_iw_nll"
+    iw_examples_default: int | None = None
 
-    def __init__(self, base: dict, iw_samples: int = 100, iw_examples: int | None = 2000):
-        super().__init__({k: v for k, v in base.items() if k != "application"})
-        self.iw_samples, self.iw_examples = iw_samples, iw_examples
+    def __init__(self, base: dict, iw_samples: int = 100, iw_examples: int | None = None):
+        super().__init__(base)
+        self.iw_samples = iw_samples
+        self.iw_examples = iw_examples if iw_examples is not None else self.iw_examples_default
+
+    def train(self, settings, run_dir: Path, callbacks: list, command: str) -> None:
+        raise NotImplementedError
+
+    def validation_metrics(self, run_dir: Path) -> dict[str, float]:
+        raise NotImplementedError
+
+    def run(self, settings, run_dir, report, direction, log, trial_number):
+        from vaekit import runs
+
+        sign = 1.0 if direction == "minimize" else -1.0
+
+        def each_epoch(record: dict) -> None:
+            report(sign * record.get("val_loss", record["train_loss"]), record["epoch"])
+
+        self.train(settings, run_dir, [each_epoch], f"vaekit tune (trial {trial_number})")
+        losses = [h.get("val_loss", h["train_loss"]) for h in runs.read_metrics(run_dir)]
+        return {**self.validation_metrics(run_dir), "val_loss": float(min(losses)) if losses else float("nan")}
+
+
+class Images(LikelihoodApplication):
+    name = "images"
+    iw_examples_default = 2000
+
+    def __init__(self, base: dict, iw_samples: int = 100, iw_examples: int | None = None):
+        super().__init__({k: v for k, v in base.items() if k != "application"}, iw_samples, iw_examples)
 
     def known_settings(self) -> dict:
         from vaekit.config import RunConfig
@@ -119,39 +148,28 @@ class Images(Application):
     def settings(self, overrides: dict):
         return build_config(self.base, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
 
-    def run(self, settings, run_dir, report, direction, log, trial_number):
+    def train(self, settings, run_dir, callbacks, command):
+        from vaekit.apps import images
+
+        images.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None, command=command,
+                     callbacks=callbacks, figures=False)
+
+    def validation_metrics(self, run_dir):
         from vaekit.apps import images
         from vaekit.metrics.likelihood import iw_nll
         from vaekit.train import Tensors
 
-        sign = 1.0 if direction == "minimize" else -1.0
-
-        def each_epoch(record: dict) -> None:
-            report(sign * record.get("val_loss", record["train_loss"]), record["epoch"])
-
-        images.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None,
-                     command=f"vaekit tune (trial {trial_number})", callbacks=[each_epoch], figures=False)
         model, _, data = images.load_run(run_dir)
         val = data.val
         if self.iw_examples and len(val) > self.iw_examples:  # the same first examples for every trial
             val = Tensors(val.x[: self.iw_examples], None if val.y is None else val.y[: self.iw_examples])
-        nll = float(iw_nll(model, val, k=self.iw_samples, chunk=min(self.iw_samples, 250), batch_size=100).mean())
-        from vaekit import runs
-
-        history = runs.read_metrics(run_dir)
-        losses = [h.get("val_loss", h["train_loss"]) for h in history]
-        return {"val_iw_nll": nll, "val_loss": float(min(losses)) if losses else float("nan")}
+        return {"val_iw_nll": float(iw_nll(model, val, k=self.iw_samples, chunk=min(self.iw_samples, 250),
+                                           batch_size=100).mean())}
 
 
-# -- text ------------------------------------------------------------------------------
-class Text(Application):
+class Text(LikelihoodApplication):
     name = "text"
-    metrics = {"val_iw_nll": "minimize", "val_loss": "minimize"}
-    default_metric = "val_iw_nll"
-
-    def __init__(self, base: dict, iw_samples: int = 100, iw_examples: int | None = 500):
-        super().__init__(base)
-        self.iw_samples, self.iw_examples = iw_samples, iw_examples
+    iw_examples_default = 500
 
     def known_settings(self) -> dict:
         from vaekit.text.config import TextConfig
@@ -163,22 +181,18 @@ class Text(Application):
 
         return build_text_config(self.base, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
 
-    def run(self, settings, run_dir, report, direction, log, trial_number):
-        from vaekit import runs
+    def train(self, settings, run_dir, callbacks, command):
         from vaekit.text import app as text
 
-        sign = 1.0 if direction == "minimize" else -1.0
+        text.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None, command=command,
+                   callbacks=callbacks)
 
-        def each_epoch(record: dict) -> None:
-            report(sign * record.get("val_loss", record["train_loss"]), record["epoch"])
+    def validation_metrics(self, run_dir):
+        from vaekit.text import app as text
 
-        text.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None,
-                   command=f"vaekit tune (trial {trial_number})", callbacks=[each_epoch])
         # a seeded subset of validation sentences, the same for every trial
         result = text.evaluate(run_dir, self.iw_samples, self.iw_examples, split="valid", write=False)
-        losses = [h.get("val_loss", h["train_loss"]) for h in runs.read_metrics(run_dir)]
-        return {"val_iw_nll": result["nll"], "val_loss": float(min(losses)) if losses else float("nan"),
-                "val_kl": result["kl"], "val_active_units": result["active_units"]}
+        return {"val_iw_nll": result["nll"], "val_kl": result["kl"], "val_active_units": result["active_units"]}
 
 
 # -- recommend ---------------------------------------------------------------------------

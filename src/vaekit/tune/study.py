@@ -181,14 +181,15 @@ def _copy_best(study, out: Path) -> Path | None:
 
 
 def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
-            objective):
+            objective, app: Application | None = None):
+    """One process of a study; ``app`` is the caller's prepared application (same process)."""
     import torch
 
     optuna = _optuna()
     if threads:
         torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    app = application_for(base, iw_samples)
+    app = app or application_for(base, iw_samples)
     space = app.space()
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -224,7 +225,7 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
     args = (base, str(out), storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
             objective)
     if jobs == 1:
-        _worker(*args)
+        _worker(*args, app=app)  # the data read by prepare() above is used, not read again
     else:
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker, args=args[:8] + (seed + j,) + args[9:]) for j in range(jobs)]
