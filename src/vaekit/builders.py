@@ -33,7 +33,8 @@ def register(kind: str):
 
 
 # kinds whose builder lives in an application package, imported on first use
-LAZY_BUILDERS = {"multvae": "vaekit.recommend.model", "anomaly": "vaekit.anomaly.model", "text": "vaekit.text.model"}
+LAZY_BUILDERS = {"multvae": "vaekit.recommend.model", "anomaly": "vaekit.anomaly.model", "text": "vaekit.text.model",
+                 "molecule": "vaekit.molecules.model"}
 
 
 def build_vae(description: dict) -> VAE:

@@ -60,7 +60,9 @@ RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit t
 def train(
     preset: Annotated[str, typer.Argument(help="preset name (mnist, digits, images, ...) or a YAML file")],
     data: Annotated[Optional[str], typer.Option(
-        help="custom data: image folder, .npy, .npz or idx file; for the text preset a text file")] = None,
+        help="custom data: image folder, .npy, .npz or idx file; for the text preset a text file; "
+             "for the molecules preset a .smi / .csv / .tsv library")] = None,
+    column: Annotated[Optional[str], typer.Option(help="molecules: the CSV column holding SMILES")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<preset>)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="override a setting: --set train.epochs=20")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="shortcut for --set train.epochs=N")] = None,
@@ -83,6 +85,8 @@ def train(
     overrides = list(set_)
     if data is not None:
         overrides.append(f"data.path={data}")
+    if column is not None:
+        overrides.append(f"data.column={column}")
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
     if conditional:
@@ -100,6 +104,12 @@ def train(
     if (base is not None and base.get("application") == "text") or (resume and _is_text_run(run_dir)):
         _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist)
         return
+    if (base is not None and base.get("application") == "molecules") or (resume and _is_molecule_run(run_dir)):
+        from vaekit.molecules import cli as molecules
+
+        path = molecules.train(base, overrides, run_dir, overwrite, resume, progress, command, dist)
+        console.print(f"run directory: {path}")
+        return
     # with --resume the run's own config is used; RunConfig() is only a placeholder
     config = RunConfig() if resume else build_config(base, overrides)
     try:
@@ -115,6 +125,12 @@ def _is_text_run(run_dir: Path) -> bool:
     from vaekit.text.app import is_text_run
 
     return is_text_run(run_dir)
+
+
+def _is_molecule_run(run_dir: Path) -> bool:
+    from vaekit.molecules.app import is_molecule_run
+
+    return is_molecule_run(run_dir)
 
 
 def _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist) -> None:
@@ -134,6 +150,8 @@ def evaluate(
     run: RunArg,
     iw_samples: Annotated[Optional[int], typer.Option(help="importance samples for the NLL (default: the run's eval.iw_samples)")] = None,
     n_test: Annotated[Optional[int], typer.Option(help="evaluate on the first N test examples only")] = None,
+    n_samples: Annotated[Optional[int], typer.Option(
+        help="molecules: prior samples for the MOSES metrics (default: the run's eval.n_samples)")] = None,
 ):
     """Test ELBO, IW-NLL, bits/dim, KL per dimension, active units, collapse check, domain FID."""
     from rich.progress import Progress
@@ -142,6 +160,12 @@ def evaluate(
 
     _positive("--iw-samples", iw_samples)
     _positive("--n-test", n_test)
+    _positive("--n-samples", n_samples)
+    if _is_molecule_run(run):
+        from vaekit.molecules import cli as molecules
+
+        print_metrics(molecules.evaluate(run, n_samples, n_test))
+        return
     if _is_text_run(run):
         from vaekit.text import app as text
 
@@ -184,7 +208,7 @@ def _positive(name: str, value) -> None:
 def sample(
     run: RunArg,
     n: Annotated[int, typer.Option("-n", help="number of samples")] = 64,
-    out: Annotated[Path, typer.Option(help="PNG grid to write")] = Path("samples.png"),
+    out: Annotated[Path, typer.Option(help="PNG grid to write; molecules: a .csv (and a PNG grid beside it)")] = Path("samples.png"),
     label: Annotated[Optional[int], typer.Option(help="class label (conditional models)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     strategy: Annotated[str, typer.Option(help="text: sample | greedy | beam")] = "sample",
@@ -200,6 +224,11 @@ def sample(
     from vaekit.io import read_config
 
     _positive("-n", n)
+    if _is_molecule_run(run):
+        from vaekit.molecules import cli as molecules
+
+        molecules.sample(run, n, out, seed, strategy, temperature)
+        return
     if _is_text_run(run):
         from vaekit.text import app as text
 
@@ -228,7 +257,8 @@ def sample(
 @app.command()
 def reconstruct(
     run: RunArg,
-    sentence: Annotated[Optional[str], typer.Argument(help="text runs: the sentence to reconstruct")] = None,
+    sentence: Annotated[Optional[str], typer.Argument(
+        help="text runs: the sentence to reconstruct; molecule runs: the SMILES")] = None,
     n: Annotated[int, typer.Option("-n", help="number of test images")] = 16,
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("reconstructions.png"),
     strategy: Annotated[str, typer.Option(help="text: greedy | beam | sample")] = "greedy",
@@ -239,6 +269,13 @@ def reconstruct(
     from vaekit.apps.images import _as_images, _labels_for, load_run
 
     _positive("-n", n)
+    if _is_molecule_run(run):
+        from vaekit.molecules import cli as molecules
+
+        if sentence is None:
+            raise typer.BadParameter("give the SMILES to reconstruct", param_hint="SMILES")
+        molecules.reconstruct(run, sentence, "greedy" if strategy == "beam" else strategy)
+        return
     if _is_text_run(run):
         from vaekit.text import app as text
 
@@ -273,6 +310,11 @@ def interpolate(
 
     if steps < 2:
         raise typer.BadParameter(f"must be >= 2, got {steps}", param_hint="--steps")
+    if _is_molecule_run(run):
+        from vaekit.molecules import cli as molecules
+
+        molecules.interpolate(run, a, b, steps, out)
+        return
     if _is_text_run(run):
         from vaekit.text import app as text
 
@@ -345,6 +387,28 @@ def encode(
     z = encode_file(model, data, read_config(run)["data_shape"])
     np.save(out, z, allow_pickle=False)
     console.print(f"wrote {out} {z.shape}")
+
+
+@app.command()
+def optimize(
+    run: RunArg,
+    objective: Annotated[str, typer.Option(help="qed | plogp (penalized logP, normalized) | logp")] = "plogp",
+    budget: Annotated[int, typer.Option(help="decoded candidate molecules the search may score")] = 1000,
+    method: Annotated[str, typer.Option(help="bo (Gaussian-process Bayesian optimization) | gradient "
+                                             "(ascent on the property head)")] = "bo",
+    start: Annotated[list[str], typer.Option(help="SMILES to start from (repeatable; default: prior draws)")] = [],
+    top: Annotated[int, typer.Option(help="molecules to report")] = 10,
+    out: Annotated[Optional[Path], typer.Option(help="also write the full report as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+):
+    """Property-guided design: search a molecule run's latent space for high-scoring molecules."""
+    from vaekit.molecules import cli as molecules
+
+    _positive("--budget", budget)
+    _positive("--top", top)
+    if not _is_molecule_run(run):
+        raise VaekitError(f"{run} is not a molecule run directory (train one with `vaekit train zinc250k`)")
+    molecules.optimize(run, objective, budget, method, start, top, out, seed)
 
 
 @app.command()

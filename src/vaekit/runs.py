@@ -107,8 +107,13 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
     cfg = run.get("config", {})
     history = read_metrics(path)
     model = doc.get("model", {})
-    what = model.get("architecture") or (f"{model.get('cell')} sentence VAE" if doc.get("kind") == "text"
-                                         else doc.get("kind"))
+    kind = doc.get("kind")
+    if kind == "text":
+        what = f"{model.get('cell')} sentence VAE"
+    elif kind == "molecule":
+        what = f"{doc.get('representation')} molecule VAE ({model.get('encoder')} encoder, {model.get('cell')} decoder)"
+    else:
+        what = model.get("architecture") or kind
     lines = [
         f"# vaekit model: {cfg.get('data', {}).get('name', '?')} / {what}",
         "",
@@ -120,6 +125,11 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
     if doc.get("kind") == "text":
         lines.append(f"- vocabulary: {doc.get('vocab_size')} tokens (`vocab.json`), sentences of at most "
                      f"{cfg.get('data', {}).get('max_len')} words")
+    elif doc.get("kind") == "molecule":
+        props = (doc.get("properties") or {}).get("names") or []
+        lines.append(f"- vocabulary: {doc.get('vocab_size')} {doc.get('representation')} tokens (`vocab.json`), "
+                     f"molecules of at most {cfg.get('data', {}).get('max_len')} tokens; property head: "
+                     f"{', '.join(props) or 'none'}")
     else:
         lines += [f"- data shape: {doc.get('data_shape')}, classes: {doc.get('n_classes', 0)}",
                   f"- binarization: {cfg.get('data', {}).get('binarize')}"]

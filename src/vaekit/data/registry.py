@@ -72,6 +72,27 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Molecules: MOSES (Polykovskiy et al. 2020) as its package ships it, and ZINC250k with
+# the train / valid / test split of the JT-VAE repository (Jin et al. 2018). No upstream
+# host serves the ZINC250k split as gzip files: fetch then names the data directory.
+_MOSES_MIRRORS = ["https://media.githubusercontent.com/media/molecularsets/moses/master/moses/dataset/data/",
+                  "https://raw.githubusercontent.com/molecularsets/moses/master/moses/dataset/data/"]
+_MOSES_FILES = {
+    "train.csv.gz": "786f0313aa6b9ba5514df685f885742a70ea8d86f1a4fa48115f7f80a634265c",
+    "test.csv.gz": "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2",
+    "test_scaffolds.csv.gz": "adffb2192c1bfe31ab0e13154d4af19a37dc18bdbf3cd7b4491e04405128adde",
+}
+_ZINC_FILES = {
+    "train.csv.gz": "34ea3c264fcdb48dac456224fcca75a2e460d9508ef3aa426da3675b29a0fca3",
+    "valid.csv.gz": "394b08e373ed8cbec646a892eb95db177a7ed7f77a7bb2e4d3d6374b383911b3",
+    "test.csv.gz": "bed539fd6b066631a209efb7afd5ff0953a39074bf3b4bd6cbfd000b27fe357e",
+}
+DATASETS["moses"] = _mirrored("moses", _MOSES_FILES, _MOSES_MIRRORS, "MIT (molecularsets/moses)",
+                              "Polykovskiy et al. 2020, Molecular Sets (MOSES)")
+DATASETS["zinc250k"] = DatasetSpec(name="zinc250k", folder="zinc250k", files=_ZINC_FILES,
+                                   licence="ZINC: free to use (Irwin & Shoichet)",
+                                   citation="Gomez-Bombarelli et al. 2018; Kusner et al. 2017; Jin et al. 2018")
+
 # Anomaly detection: the 20 classical tabular sets of ADBench (Han et al. 2022), one
 # dataset per file; KDD Cup 1999; 24 series of the Numenta Anomaly Benchmark.
 _ADBENCH_URL = "https://raw.githubusercontent.com/Minqi824/ADBench/main/adbench/datasets/Classical/"
