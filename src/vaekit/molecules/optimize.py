@@ -104,15 +104,13 @@ def _expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float) -> np.nda
     return sd * (u * norm.cdf(u) + norm.pdf(u))
 
 
-def _bo(model, scored: _Scored, z0: torch.Tensor, starts: list[str | None], budget: int, batch: int,
-        generator: torch.Generator) -> None:
+def _bo(model, scored: _Scored, z0: torch.Tensor, starts: list[str | None], values: list[float | None], budget: int,
+        batch: int, generator: torch.Generator) -> None:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     zs, ys, origin = [], [], []
-    decoded = model.decode(z0)
-    values = scored.score(decoded, starts)
     floor = min([v for v in values if v is not None], default=0.0)
     for z, v, s in zip(z0, values, starts):
         zs.append(z.numpy())
@@ -172,7 +170,7 @@ def optimize(model, objective: str = "plogp", budget: int = 1000, method: str = 
         if method == "gradient":
             _gradient(model, scored, z0, start_smiles, budget + len(start_smiles), lr)
         else:
-            _bo(model, scored, z0, start_smiles, budget + len(start_smiles), batch, g)
+            _bo(model, scored, z0, start_smiles, initial, budget + len(start_smiles), batch, g)
     ranked = sorted(scored.best.items(), key=lambda kv: kv[1][0], reverse=True)[:top]
     best = []
     for s, (v, start) in ranked:
