@@ -425,6 +425,7 @@ def tune(
     metric: Annotated[Optional[str], typer.Option(
         help="objective: images val_iw_nll (default) | val_loss; recommend val_ndcg_100 (default) | "
              "val_recall_20 | val_recall_50; anomaly val_roc_auc (default) | val_average_precision; "
+             "molecules val_loss (default) | val_valid | val_unique; "
              "or module:function, called with the trial's run directory")] = None,
     direction: Annotated[Optional[str], typer.Option(help="minimize | maximize (for a module:function metric)")] = None,
     pruner: Annotated[str, typer.Option(help="median | hyperband | none")] = "median",
@@ -432,8 +433,9 @@ def tune(
 ):
     """Hyperparameter search with Optuna (TPE + pruning); resumable, shareable through --storage.
 
-    Works for image presets (mnist, digits), recommend presets (ml-100k) and anomaly
-    presets (adbench-cardio, or a YAML file of your own with application: anomaly).
+    Works for image presets (mnist, digits), text (ptb, text), molecules (moses, zinc250k,
+    molecules), recommend presets (ml-100k) and anomaly presets (adbench-cardio, or a YAML
+    file of your own with application: anomaly).
 
     `vaekit tune report --storage URL --study NAME [--out DIR]` prints the trials as a
     Markdown table and writes Optuna's plots to DIR.

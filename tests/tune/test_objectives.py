@@ -165,7 +165,7 @@ def test_a_study_resumed_with_another_metric_is_refused(labelled_table, tmp_path
 
 
 def test_bundled_application_presets_are_valid_and_not_trainable_as_images():
-    for name in ("ml-100k", "adbench-cardio", "ptb"):
+    for name in ("ml-100k", "adbench-cardio", "ptb", "moses", "zinc250k"):
         preset = load_preset(name)
         app = application_for(preset)
         from vaekit.tune.study import validate_space
@@ -203,4 +203,23 @@ def test_text_study_minimizes_validation_iw_nll(tmp_path):
     result = tune("text", preset, tmp_path / "runs", storage, "t", n_trials=2, iw_samples=5)
     assert result["metric"] == "val_iw_nll" and result["direction"] == "minimize"
     assert result["states"]["complete"] == 2 and result["best_value"] > 0
+    assert (tmp_path / "runs" / "best" / "vocab.json").is_file()
+
+
+def test_molecule_study_minimizes_validation_loss_and_measures_samples(tmp_path):
+    from tests.molecules.conftest import nci_smiles
+
+    (tmp_path / "lib.smi").write_text("\n".join(nci_smiles(200)) + "\n")
+    preset = load_preset("molecules")
+    preset["data"] = {**preset["data"], "path": str(tmp_path / "lib.smi"), "max_len": 60, "properties": ["qed"]}
+    preset["model"] = {**preset["model"], "hidden": 16, "embedding_dim": 8, "property_hidden": 8}
+    preset["train"] = {**preset["train"], "epochs": 1, "batch_size": 32}
+    preset["eval"] = {**preset["eval"], "max_len": 70}
+    preset["search"] = {"model.latent_dim": {"type": "int", "low": 2, "high": 4}}
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    result = tune("molecules", preset, tmp_path / "runs", storage, "m", n_trials=2)
+    assert result["metric"] == "val_loss" and result["direction"] == "minimize"
+    assert result["states"]["complete"] == 2 and result["best_value"] > 0
+    measured = json.loads(next((tmp_path / "runs").glob("trial_*/objective.json")).read_text())["metrics"]
+    assert 0 <= measured["val_valid"] <= 1 and "val_unique" in measured
     assert (tmp_path / "runs" / "best" / "vocab.json").is_file()

@@ -13,6 +13,8 @@ better).
   2,000 validation examples (the same for every trial); pruned on the validation -ELBO.
 - ``text``: validation IW-NLL per sentence on a seeded subset of 500 validation sentences
   (the same for every trial); pruned on the validation -ELBO.
+- ``molecules``: validation -ELBO per molecule (default), or the validity or uniqueness
+  of 500 prior samples drawn from the same seed for every trial; pruned on the -ELBO.
 - ``recommend``: NDCG@100 on held-out validation users, strong generalization with an
   80/20 fold-in split (Liang et al. 2018; the split is the same for every trial);
   pruned on the same NDCG@100 after every epoch.
@@ -193,6 +195,39 @@ class Text(LikelihoodApplication):
         # a seeded subset of validation sentences, the same for every trial
         result = text.evaluate(run_dir, self.iw_samples, self.iw_examples, split="valid", write=False)
         return {"val_iw_nll": result["nll"], "val_kl": result["kl"], "val_active_units": result["active_units"]}
+
+
+class Molecules(LikelihoodApplication):
+    """A molecule VAE trial: validation -ELBO (default), and the validity and uniqueness of
+    500 molecules sampled from the prior with a fixed seed (the same codes for every trial)."""
+
+    name = "molecules"
+    metrics = {"val_loss": "minimize", "val_valid": "maximize", "val_unique": "maximize"}
+    default_metric = "val_loss"
+    n_samples = 500
+
+    def known_settings(self) -> dict:
+        from vaekit.molecules.config import MoleculeConfig
+
+        return MoleculeConfig().model_dump()
+
+    def settings(self, overrides: dict):
+        from vaekit.molecules.config import build_molecule_config
+
+        return build_molecule_config(self.base, [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+
+    def train(self, settings, run_dir, callbacks, command):
+        from vaekit.molecules import app as molecules
+
+        molecules.train(settings, run_dir, overwrite=True, progress=False, log=lambda m: None, command=command,
+                        callbacks=callbacks)
+
+    def validation_metrics(self, run_dir):
+        from vaekit.molecules import app as molecules
+
+        model = molecules.load_run(run_dir)
+        valid = [s for s in molecules.sample(model, self.n_samples, seed=0) if s]
+        return {"val_valid": len(valid) / self.n_samples, "val_unique": len(set(valid)) / max(len(valid), 1)}
 
 
 # -- recommend ---------------------------------------------------------------------------
@@ -403,7 +438,7 @@ class Anomaly(EstimatorApplication):
 
 
 APPLICATIONS: dict[str, type[Application]] = {"images": Images, "text": Text, "recommend": Recommend,
-                                              "anomaly": Anomaly}
+                                              "anomaly": Anomaly, "molecules": Molecules}
 
 
 def application_for(base: dict, iw_samples: int = 100) -> Application:
