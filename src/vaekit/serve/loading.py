@@ -1,8 +1,8 @@
 """Run directories -> served models, refusing anything that could run code on load.
 
 A run directory is recognised by its files: ``detector.json`` (``vaekit anomaly fit``),
-``recommender.json`` (``vaekit recommend fit``), or ``config.json`` of kind ``image`` or
-``text`` (``vaekit train``) or ``reduction`` (``VAETransformer.save``). Before anything is read,
+``recommender.json`` (``vaekit recommend fit``), or ``config.json`` of kind ``image``,
+``text`` or ``molecule`` (``vaekit train``) or ``reduction`` (``VAETransformer.save``). Before anything is read,
 every file in the directory is checked: a Python pickle (by its suffix or its first
 bytes) or a ``torch.save`` archive (a zip holding ``.pkl`` members) stops the server at
 start-up with the file named. Models are then read by each application's own loader,
@@ -73,21 +73,22 @@ def detect_kind(run_dir: Path) -> str:
     if (run_dir / "recommender.json").is_file():
         return "recommender"
     kind = read_config(run_dir).get("kind")
-    if kind in ("image", "reduction", "text"):
+    if kind in ("image", "reduction", "text", "molecule"):
         return kind
     raise ModelFileError(f"{run_dir}: a model of kind {kind!r}, which the service cannot serve "
-                         f"(served: image, text, anomaly, recommender, reduction)")
+                         f"(served: image, text, molecule, anomaly, recommender, reduction)")
 
 
 def _loaders() -> dict[str, Callable[[str, Path, ServeSettings], ServedModel]]:
     from vaekit.serve.anomaly import load_anomaly_model
     from vaekit.serve.image import load_image_model
+    from vaekit.serve.molecules import load_molecule_model
     from vaekit.serve.recommend import load_recommender
     from vaekit.serve.reduction import load_reducer
     from vaekit.serve.text import load_text_model
 
     return {"image": load_image_model, "anomaly": load_anomaly_model, "recommender": load_recommender,
-            "reduction": load_reducer, "text": load_text_model}
+            "reduction": load_reducer, "text": load_text_model, "molecule": load_molecule_model}
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
