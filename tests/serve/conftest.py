@@ -122,3 +122,21 @@ def live(specs):
     app = build(specs, ServeSettings(max_body_bytes=256 * 1024))
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def molecule_dir(tmp_path_factory):
+    """A tiny SELFIES molecule VAE on RDKit's bundled NCI sample."""
+    pytest.importorskip("rdkit", reason="the molecules extra is not installed")
+    from tests.molecules.conftest import nci_smiles
+    from vaekit.molecules import app
+    from vaekit.molecules.config import build_molecule_config
+    from vaekit.config import load_preset
+
+    root = tmp_path_factory.mktemp("served-molecules")
+    (root / "lib.smi").write_text("\n".join(nci_smiles(200)) + "\n")
+    preset = load_preset("molecules")
+    config = build_molecule_config(preset, [f"data.path={root / 'lib.smi'}", "data.max_len=60", "model.hidden=32",
+                                            "model.embedding_dim=8", "model.latent_dim=4", "model.property_hidden=8",
+                                            "train.epochs=2", "train.batch_size=32", "eval.max_len=70"])
+    return app.train(config, root / "mols", progress=False, log=lambda _m: None)

@@ -178,3 +178,35 @@ def test_text_panel_generates_and_interpolates(page):
     assert "zebra" in page.inner_text("#text-note")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "explorer-text.png"), full_page=True)
+
+
+def test_molecule_panel_draws_and_slides(browser, molecule_dir):
+    from tests.serve.conftest import LiveServer
+    from vaekit.serve import ServeSettings, build
+
+    with LiveServer(build([f"mols={molecule_dir}"], ServeSettings())) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 1300})
+        pg = context.new_page()
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("body[data-model]")
+        assert pg.is_visible("#mol-panel") and not pg.is_visible("#text-panel")
+        assert pg.locator("#mol-samples figure").count() == 8
+        first = pg.inner_text("#mol-samples")
+        pg.fill("#mol-temperature", "1.5")
+        pg.click("#mol-generate")
+        wait_until(pg, f"document.querySelector('#mol-samples').innerText !== {first!r}")
+        pg.click("#mol-interp-form button")
+        wait_until(pg, "!document.querySelector('#mol-t').disabled")
+        a_src = pg.get_attribute("#mol-a-img", "src")
+        assert a_src.startswith("data:image/svg+xml;base64,") and pg.get_attribute("#mol-b-img", "src") != a_src
+        start = pg.inner_text("#mol-current")
+        pg.fill("#mol-t", "7")
+        pg.dispatch_event("#mol-t", "input")
+        assert pg.inner_text("#mol-t-out") == "step 8 of 8"
+        assert start and pg.inner_text("#mol-current")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "explorer-molecules.png"), full_page=True)
+        context.close()
+        assert not errors, f"errors in the page: {errors}"

@@ -7,22 +7,6 @@ pytest.importorskip("rdkit", reason="the molecules extra is not installed")
 
 
 @pytest.fixture(scope="module")
-def molecule_dir(tmp_path_factory):
-    from tests.molecules.conftest import nci_smiles
-    from vaekit.molecules import app
-    from vaekit.molecules.config import build_molecule_config
-    from vaekit.config import load_preset
-
-    root = tmp_path_factory.mktemp("served-molecules")
-    (root / "lib.smi").write_text("\n".join(nci_smiles(200)) + "\n")
-    preset = load_preset("molecules")
-    config = build_molecule_config(preset, [f"data.path={root / 'lib.smi'}", "data.max_len=60", "model.hidden=32",
-                                            "model.embedding_dim=8", "model.latent_dim=4", "model.property_hidden=8",
-                                            "train.epochs=2", "train.batch_size=32", "eval.max_len=70"])
-    return app.train(config, root / "mols", progress=False, log=lambda _m: None)
-
-
-@pytest.fixture(scope="module")
 def mclient(molecule_dir):
     from fastapi.testclient import TestClient
 
@@ -37,7 +21,7 @@ def test_molecule_model_is_listed(mclient):
     models = {m["name"]: m for m in mclient.get("/v1/models").json()["models"]}
     assert models["mols"]["kind"] == "molecule"
     assert set(models["mols"]["operations"]) == {"encode", "decode", "generate", "reconstruct", "interpolate",
-                                                  "properties"}
+                                                  "properties", "draw"}
     assert models["mols"]["info"]["representation"] == "selfies"
 
 
@@ -59,6 +43,8 @@ def test_molecule_operations_match_the_model(mclient, molecule_dir):
     assert dec["molecules"] == path["molecules"] and len(path["t"]) == 3
     props = mclient.post("/v1/models/mols/properties", json={"smiles": ["OCC"]}).json()["molecules"][0]
     assert props["smiles"] == "CCO" and props["qed"] == pytest.approx(properties(mol("CCO"))["qed"], abs=1e-4)
+    svg = mclient.post("/v1/models/mols/draw", json={"smiles": ["CCO", "xx"]}).json()["svg"]
+    assert svg[0].lstrip().startswith("<?xml") and "<svg" in svg[0] and svg[1] == ""
 
 
 @pytest.mark.parametrize("path, body, needle", [
@@ -66,6 +52,7 @@ def test_molecule_operations_match_the_model(mclient, molecule_dir):
     ("reconstruct", {"smiles": "[U]"}, "not in the model's selfies vocabulary"),
     ("properties", {"smiles": ["C1CC"]}, "not a valid SMILES"),
     ("generate", {"n": 2, "strategy": "beam"}, "strategy"),
+    ("draw", {"smiles": ["CCO"], "width": 10000}, "width"),
     ("encode", {"smiles": []}, "smiles"),
     ("decode", {"z": [[0.0]]}, "z"),
 ])

@@ -112,6 +112,27 @@ class MoleculeService:
                         "t": t.squeeze(1).tolist()})
         return out
 
+    def run_draw(self, reqs: list) -> list[dict]:
+        """RDKit 2-D drawings as SVG text ('' for a string that is not a molecule)."""
+        from rdkit.Chem.Draw import rdMolDraw2D
+
+        from vaekit.molecules.chem import mol
+
+        out = []
+        for r in reqs:
+            svgs = []
+            for s in r.smiles:
+                m = mol(s)
+                if m is None:
+                    svgs.append("")
+                    continue
+                drawer = rdMolDraw2D.MolDraw2DSVG(r.width, r.height)
+                drawer.DrawMolecule(m)
+                drawer.FinishDrawing()
+                svgs.append(drawer.GetDrawingText())
+            out.append({"svg": svgs})
+        return out
+
     def run_properties(self, reqs: list) -> list[dict]:
         from vaekit.molecules.chem import canonical
 
@@ -158,6 +179,10 @@ def load_molecule_model(name: str, run_dir: Path, settings: ServeSettings) -> Se
     itp_res = schema(name, "InterpolateResponse", molecules=molecules, z=(matrix, ...), t=(list[float], ...))
     prop_req = schema(name, "PropertiesRequest", smiles=smiles_list)
     prop_res = schema(name, "PropertiesResponse", molecules=molecules)
+    draw_req = schema(name, "DrawRequest", smiles=(Annotated[list[str], Field(min_length=1, max_length=min(n_smiles, 32))], ...),
+                      width=(integer(50, 600), Field(220, description="pixels")),
+                      height=(integer(50, 600), Field(180, description="pixels")))
+    draw_res = schema(name, "DrawResponse", svg=(list[str], Field(description="SVG text per SMILES ('' if invalid)")))
     config = model.config
     info = {"kind": "molecule", "latent_dim": k, "vocab_size": len(model.vocab),
             "representation": model.representation.name, "encoder": config.model.encoder,
@@ -175,5 +200,6 @@ def load_molecule_model(name: str, run_dir: Path, settings: ServeSettings) -> Se
                   itp_req, itp_res, service.run_interpolate),
         Operation("properties", "QED, logP, SA score and penalized logP of SMILES (RDKit)", prop_req, prop_res,
                   service.run_properties),
+        Operation("draw", "RDKit drawings of SMILES as SVG", draw_req, draw_res, service.run_draw),
     )
     return served

@@ -453,6 +453,67 @@ function showTextStep() {
   $("#text-path").querySelectorAll("li").forEach((li, j) => li.classList.toggle("current", j === i));
 }
 
+// -- molecules -------------------------------------------------------------------------
+// drawings come from the server's RDKit as SVG text and are shown as <img> data URLs,
+// which cannot run scripts
+const svgURL = (svg) => (svg ? `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(svg)))}` : "");
+
+async function drawings(smiles) {
+  const wanted = smiles.map((s) => s || "");
+  if (!wanted.some(Boolean)) return wanted.map(() => "");
+  const out = await api(op("draw"), { smiles: wanted.map((s) => s || "*") });
+  return out.svg.map((svg, i) => (wanted[i] ? svg : ""));
+}
+
+function molCaption(m) {
+  if (!m.valid) return "(not a molecule)";
+  return `${m.smiles}  QED ${Number(m.qed).toFixed(2)}  logP ${Number(m.logp).toFixed(1)}`;
+}
+
+async function generateMolecules() {
+  const out = await api(op("generate"), {
+    n: 8, temperature: Math.max(0.05, Number($("#mol-temperature").value) || 1.0),
+  });
+  const svgs = await drawings(out.molecules.map((m) => (m.valid ? m.smiles : "")));
+  const grid = $("#mol-samples");
+  grid.textContent = "";
+  out.molecules.forEach((m, i) => {
+    const fig = document.createElement("figure");
+    const img = document.createElement("img");
+    img.alt = m.smiles || "not a molecule";
+    if (svgs[i]) img.src = svgURL(svgs[i]);
+    const cap = document.createElement("figcaption");
+    cap.textContent = molCaption(m);
+    fig.append(img, cap);
+    grid.append(fig);
+  });
+  grid.dataset.seed = out.seed;
+}
+
+async function interpolateMolecules(ev) {
+  ev.preventDefault();
+  const a = $("#mol-a").value.trim(), b = $("#mol-b").value.trim();
+  const out = await api(op("interpolate"), { a, b, steps: 8 });
+  const ends = await api(op("draw"), { smiles: [a, b] });
+  $("#mol-a-img").src = svgURL(ends.svg[0]);
+  $("#mol-b-img").src = svgURL(ends.svg[1]);
+  state.molPath = out.molecules;
+  state.molSVG = await drawings(out.molecules.map((m) => (m.valid ? m.smiles : "")));
+  const slider = $("#mol-t");
+  slider.max = String(out.molecules.length - 1);
+  slider.disabled = false;
+  showMoleculeStep();
+}
+
+function showMoleculeStep() {
+  if (!state.molPath) return;
+  const i = Number($("#mol-t").value);
+  const img = $("#mol-current-img");
+  if (state.molSVG[i]) img.src = svgURL(state.molSVG[i]); else img.removeAttribute("src");
+  $("#mol-current").textContent = molCaption(state.molPath[i]);
+  $("#mol-t-out").textContent = `step ${i + 1} of ${state.molPath.length}`;
+}
+
 // -- choosing a model -----------------------------------------------------------------
 async function selectModel(name) {
   delete document.body.dataset.model;   // set again once the model's panels are drawn
@@ -469,6 +530,11 @@ async function selectModel(name) {
   $("#score-panel").hidden = !has("score");
   $("#rec-panel").hidden = !has("recommend");
   $("#text-panel").hidden = state.model.kind !== "text";
+  $("#mol-panel").hidden = state.model.kind !== "molecule";
+  state.molPath = null;
+  $("#mol-samples").textContent = ""; $("#mol-current").textContent = ""; $("#mol-t-out").textContent = "";
+  $("#mol-t").disabled = true;
+  ["#mol-a-img", "#mol-b-img", "#mol-current-img"].forEach((s) => $(s).removeAttribute("src"));
   state.textPath = null;
   ["#text-samples", "#text-path"].forEach((s) => { $(s).textContent = ""; });
   $("#text-current").textContent = ""; $("#text-t-out").textContent = ""; $("#text-t").disabled = true;
@@ -479,6 +545,7 @@ async function selectModel(name) {
   const jobs = [];
   if (has("sample")) jobs.push(refreshSamples());
   if (state.model.kind === "text") jobs.push(generateText());
+  if (state.model.kind === "molecule") jobs.push(generateMolecules());
   if (!$("#map-panel").hidden) jobs.push(loadMap());
   await Promise.all(jobs);
   document.body.dataset.model = name;
@@ -501,6 +568,9 @@ async function init() {
   $("#text-generate").addEventListener("click", () => report(generateText()));
   $("#text-interp-form").addEventListener("submit", (ev) => report(interpolateText(ev)));
   $("#text-t").addEventListener("input", showTextStep);
+  $("#mol-generate").addEventListener("click", () => report(generateMolecules()));
+  $("#mol-interp-form").addEventListener("submit", (ev) => report(interpolateMolecules(ev)));
+  $("#mol-t").addEventListener("input", showMoleculeStep);
   document.querySelectorAll(".endpoint").forEach(setupPad);
   await report(start());
 }
