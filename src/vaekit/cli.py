@@ -425,7 +425,7 @@ def tune(
     metric: Annotated[Optional[str], typer.Option(
         help="objective: images val_iw_nll (default) | val_loss; recommend val_ndcg_100 (default) | "
              "val_recall_20 | val_recall_50; anomaly val_roc_auc (default) | val_average_precision; "
-             "molecules val_loss (default) | val_valid | val_unique; "
+             "molecules val_valid_novel (default) | val_valid | val_unique | val_novelty | val_loss; "
              "or module:function, called with the trial's run directory")] = None,
     direction: Annotated[Optional[str], typer.Option(help="minimize | maximize (for a module:function metric)")] = None,
     pruner: Annotated[str, typer.Option(help="median | hyperband | none")] = "median",

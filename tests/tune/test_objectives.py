@@ -206,7 +206,7 @@ def test_text_study_minimizes_validation_iw_nll(tmp_path):
     assert (tmp_path / "runs" / "best" / "vocab.json").is_file()
 
 
-def test_molecule_study_minimizes_validation_loss_and_measures_samples(tmp_path):
+def test_molecule_study_maximizes_validity_times_novelty(tmp_path):
     from tests.molecules.conftest import nci_smiles
 
     (tmp_path / "lib.smi").write_text("\n".join(nci_smiles(200)) + "\n")
@@ -218,8 +218,12 @@ def test_molecule_study_minimizes_validation_loss_and_measures_samples(tmp_path)
     preset["search"] = {"model.latent_dim": {"type": "int", "low": 2, "high": 4}}
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     result = tune("molecules", preset, tmp_path / "runs", storage, "m", n_trials=2)
-    assert result["metric"] == "val_loss" and result["direction"] == "minimize"
-    assert result["states"]["complete"] == 2 and result["best_value"] > 0
+    assert result["metric"] == "val_valid_novel" and result["direction"] == "maximize"
+    assert result["states"]["complete"] == 2 and 0 <= result["best_value"] <= 1
     measured = json.loads(next((tmp_path / "runs").glob("trial_*/objective.json")).read_text())["metrics"]
-    assert 0 <= measured["val_valid"] <= 1 and "val_unique" in measured
+    assert measured["val_valid_novel"] == pytest.approx(measured["val_valid"] * measured["val_novelty"])
+    assert 0 <= measured["val_unique"] <= 1 and measured["val_loss"] > 0
+    loss = tune("molecules", preset, tmp_path / "runs2", f"sqlite:///{tmp_path / 'l.db'}", "l", n_trials=1,
+                metric="val_loss")
+    assert loss["direction"] == "minimize"
     assert (tmp_path / "runs" / "best" / "vocab.json").is_file()

@@ -13,8 +13,9 @@ better).
   2,000 validation examples (the same for every trial); pruned on the validation -ELBO.
 - ``text``: validation IW-NLL per sentence on a seeded subset of 500 validation sentences
   (the same for every trial); pruned on the validation -ELBO.
-- ``molecules``: validation -ELBO per molecule (default), or the validity or uniqueness
-  of 500 prior samples drawn from the same seed for every trial; pruned on the -ELBO.
+- ``molecules``: validity x novelty of 500 prior samples drawn from the same seed for
+  every trial (default), or their validity, uniqueness or novelty, or the validation
+  -ELBO; pruned on the validation -ELBO.
 - ``recommend``: NDCG@100 on held-out validation users, strong generalization with an
   80/20 fold-in split (Liang et al. 2018; the split is the same for every trial);
   pruned on the same NDCG@100 after every epoch.
@@ -198,12 +199,14 @@ class Text(LikelihoodApplication):
 
 
 class Molecules(LikelihoodApplication):
-    """A molecule VAE trial: validation -ELBO (default), and the validity and uniqueness of
-    500 molecules sampled from the prior with a fixed seed (the same codes for every trial)."""
+    """A molecule VAE trial, measured on 500 molecules sampled from the prior with a fixed
+    seed (the same codes for every trial): validity x novelty (default), validity,
+    uniqueness, novelty against the training set; or the validation -ELBO."""
 
     name = "molecules"
-    metrics = {"val_loss": "minimize", "val_valid": "maximize", "val_unique": "maximize"}
-    default_metric = "val_loss"
+    metrics = {"val_valid_novel": "maximize", "val_valid": "maximize", "val_unique": "maximize",
+               "val_novelty": "maximize", "val_loss": "minimize"}
+    default_metric = "val_valid_novel"
     n_samples = 500
 
     def known_settings(self) -> dict:
@@ -227,7 +230,11 @@ class Molecules(LikelihoodApplication):
 
         model = molecules.load_run(run_dir)
         valid = [s for s in molecules.sample(model, self.n_samples, seed=0) if s]
-        return {"val_valid": len(valid) / self.n_samples, "val_unique": len(set(valid)) / max(len(valid), 1)}
+        distinct = set(valid)
+        novelty = len(distinct - molecules.training_set(model.config)) / max(len(distinct), 1)
+        validity = len(valid) / self.n_samples
+        return {"val_valid": validity, "val_unique": len(distinct) / max(len(valid), 1), "val_novelty": novelty,
+                "val_valid_novel": validity * novelty}
 
 
 # -- recommend ---------------------------------------------------------------------------
