@@ -3,7 +3,7 @@ only ever raise the project's own errors, and never execute code.
 
 Readers covered: idx, .npy, .npz, image folders, YAML configs, safetensors checkpoints,
 model directories, interaction files (recommend), anomaly tables (CSV, .npz), sentence
-files and vocabularies (text). A reader added with a new application joins them here.
+files and vocabularies (text), molecule libraries (.smi, gzip CSV; cleaned by RDKit). A reader added with a new application joins them here.
 """
 
 import io
@@ -48,8 +48,13 @@ def _valid_samples() -> dict[str, bytes]:
     np.savez(buf, X=np.random.default_rng(0).random((5, 3)), y=np.array([0, 0, 1, 0, 0]))
     sentences = "the cat sat\nun café au lait\n".encode()
     vocab = json.dumps({"tokens": ["<pad>", "<bos>", "<eos>", "<unk>", "a"], "lowercase": False}).encode()
+    smi = b"SMILES name\nCCO ethanol\nc1ccccc1O phenol\nCC(=O)N[C@@H](C)C(=O)O\n"
+    import gzip
+
+    smiles_csv = gzip.compress(b"id,smiles\n1,CCO\n2,C1CC\n3,c1ccncc1\n", mtime=0)
     return {"idx": idx, "npy": npy, "npz": npz, "png": png.getvalue(), "yaml": yaml_text, "ratings": ratings,
-            "table": table, "table_npz": buf.getvalue(), "sentences": sentences, "vocab": vocab}
+            "table": table, "table_npz": buf.getvalue(), "sentences": sentences, "vocab": vocab,
+            "smiles": smi, "smiles_csv": smiles_csv}
 
 
 VALID = _valid_samples()
@@ -85,6 +90,11 @@ def _read_file(kind: str, path: Path):
         from vaekit.text.vocab import Vocabulary
 
         return Vocabulary.load(path.parent)
+    if kind in ("smiles", "smiles_csv"):
+        from vaekit.molecules.data import clean, read_smiles
+        from vaekit.molecules.tokens import Representation
+
+        return clean(read_smiles(path), Representation("smiles"), 100)
     raise AssertionError(kind)
 
 
@@ -100,8 +110,9 @@ edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_siz
 cuts = st.one_of(st.none(), st.integers(0, 400))
 SUFFIX = {"idx": "-idx3-ubyte", "npy": ".npy", "npz": ".npz", "png": ".png", "yaml": ".yaml",
           "checkpoint": ".safetensors", "ratings": ".csv", "table": ".csv", "table_npz": ".npz",
-          "sentences": ".txt", "vocab": ""}
-KINDS = ["idx", "npy", "npz", "png", "yaml", "checkpoint", "ratings", "table", "table_npz", "sentences", "vocab"]
+          "sentences": ".txt", "vocab": "", "smiles": ".smi", "smiles_csv": ".csv.gz"}
+KINDS = ["idx", "npy", "npz", "png", "yaml", "checkpoint", "ratings", "table", "table_npz", "sentences", "vocab",
+         "smiles", "smiles_csv"]
 
 
 def _checkpoint_bytes(tmp: Path) -> bytes:

@@ -68,3 +68,12 @@ def test_clean_skips_and_counts_invalid_empty_huge_and_long_lines():
 def test_clean_refuses_a_library_without_one_molecule():
     with pytest.raises(DataError, match="no usable molecule among 2 lines"):
         clean(["xx", ""], Representation("smiles"), 60, where="lib.smi")
+
+
+def test_huge_csv_field_is_skipped_as_a_long_line(tmp_path):
+    p = tmp_path / "lib.csv"
+    p.write_text("smiles\nCCO\n" + "C" * 200_000 + "\nCCN\n")
+    raw = read_smiles(p)
+    assert len(raw) == 3
+    lib = clean(raw, Representation("smiles"), 60, max_chars=1000)
+    assert lib.smiles == ["CCO", "CCN"] and lib.report["skipped"] == {"too_long_line": 1}

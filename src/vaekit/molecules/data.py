@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import os
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -36,7 +37,7 @@ def _open_text(path: Path) -> str:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: a damaged gzip file ({e})") from None
     if b"\x00" in raw:
         raise DataError(f"{path}: holds NUL bytes: a binary file, not a SMILES library")
@@ -79,8 +80,14 @@ def read_smiles(path: str | Path, column: str | None = None) -> list[str]:
             out.append(fields[0] if fields else "")
         return out
     delimiter = TABLE_SUFFIXES[kind]
-    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(rows)
+    limit = csv.field_size_limit(1 << 30)  # a huge field is skipped later as a too-long line, not refused here
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as e:
+        raise DataError(f"{path}: not a valid {kind[1:].upper()} file ({e})") from None
+    finally:
+        csv.field_size_limit(limit)
+    header = rows[0]
     wanted = column or "smiles"
     names = [h.strip() for h in header]
     matches = [i for i, h in enumerate(names) if h == wanted or (column is None and h.lower() == "smiles")]
@@ -94,7 +101,7 @@ def read_smiles(path: str | Path, column: str | None = None) -> list[str]:
         what = f"column {column!r}" if column else "a 'smiles' column (name it with --column)"
         raise DataError(f"{path}: no {what}; columns found: {names}{hint}")
     j = matches[0]
-    return [row[j] if j < len(row) else "" for row in rows if row]
+    return [row[j] if j < len(row) else "" for row in rows[1:] if row]
 
 
 def read_lines(path: Path) -> list[str]:
