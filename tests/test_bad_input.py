@@ -120,6 +120,19 @@ def test_damaged_model_files_are_refused(run, tmp_path, damage, cli):
     assert not marker.exists()  # the pickle payload never ran
 
 
+def test_oversized_model_description_is_refused_before_allocating(run, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["data_shape"] = [1, 100_000, 100_000]  # would need ~10^10 weights
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="asks for .* numbers"):
+        VAE.from_pretrained(copy)
+
+
 def test_resume_without_checkpoint_and_corrupted_config(tmp_path, run, cli):
     code, err = cli("train", "digits", "--resume", "--out", str(tmp_path / "none"))
     assert code == 2 and "cannot resume" in err

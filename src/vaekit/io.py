@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from safetensors.torch import save as st_save
 
 from vaekit.core import VAE
@@ -47,18 +49,35 @@ def read_config(directory: str | Path) -> dict:
     return config
 
 
+def _check_size(config: dict, stored: int) -> None:
+    """Refuse a description that asks for more numbers than the weights file holds.
+
+    The model is first built on the ``meta`` device (shapes only, no memory), so a
+    hostile or damaged ``config.json`` (a huge ``data_shape``, hidden size or vocabulary)
+    is refused before anything is allocated for it.
+    """
+    from vaekit.builders import build_vae
+
+    with torch.device("meta"):
+        shell = build_vae(config)
+    wanted = sum(t.numel() for t in shell.state_dict().values())
+    if wanted > stored:
+        raise ValueError(f"it asks for {wanted:,} numbers but {WEIGHTS_FILE} holds {stored:,}")
+
+
 def from_pretrained(directory: str | Path) -> VAE:
     """Rebuild the model from ``config.json`` and load ``model.safetensors`` strictly."""
     from vaekit.builders import build_vae
 
     config = read_config(directory)
     config.pop("vaekit_format", None)
+    tensors, _ = load_tensors(Path(directory) / WEIGHTS_FILE)
     try:
+        _check_size(config, sum(t.numel() for t in tensors.values()))
         model = build_vae(config)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelFileError(f"{Path(directory) / CONFIG_FILE}: invalid model description: {first}") from None
-    tensors, _ = load_tensors(Path(directory) / WEIGHTS_FILE)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
