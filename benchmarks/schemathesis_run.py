@@ -1,7 +1,9 @@
 """Property-based API testing of ``vaekit serve`` with Schemathesis, against its own spec.
 
 Serves one model of each kind (an image VAE on scikit-learn's digits, an anomaly detector
-on a generated table, a Mult-VAE recommender, a VAE transformer), then runs
+on a generated table, a Mult-VAE recommender, a VAE transformer, a sentence VAE on
+generated sentences and, when RDKit is installed, a SELFIES molecule VAE on RDKit's
+bundled NCI sample), then runs
 ``schemathesis run /openapi.json --checks all`` with a bounded number of examples per
 operation (its coverage phase adds boundary values of every schema: empty, longest,
 smallest, largest, wrong types). Reports the failures by kind:
@@ -67,7 +69,50 @@ def tiny_models(root: Path) -> list[str]:
     if not (root / "embed" / "config.json").exists():
         VAETransformer(n_components=2, hidden_layer_sizes=(64,), max_iter=20, random_state=0).fit(
             load_digits().data / 16.0).save(root / "embed")
-    return [str(root / name) for name in ("digits", "fraud", "shop", "embed")]
+    if not (root / "words" / "model.safetensors").exists():
+        tiny_text(root)
+    names = ["digits", "fraud", "shop", "embed", "words"]
+    if tiny_molecules(root):
+        names.append("mols")
+    return [str(root / name) for name in names]
+
+
+def tiny_text(root: Path) -> None:
+    import numpy as np
+
+    from vaekit.text import app as text
+    from vaekit.text.config import build_text_config
+
+    rng = np.random.default_rng(0)
+    parts = (["the cat", "a dog", "my friend"], ["sees", "likes", "wants"], ["the ball", "a fish", "some bread"])
+    (root / "sentences.txt").write_text("\n".join(" ".join(rng.choice(p) for p in parts) for _ in range(300)) + "\n")
+    cfg = build_text_config({"data": {"name": "text", "path": str(root / "sentences.txt"), "min_count": 1,
+                                      "max_len": 12},
+                             "model": {"hidden": 32, "embedding_dim": 16, "latent_dim": 4},
+                             "train": {"epochs": 6, "batch_size": 32, "patience": None, "seed": 0}})
+    text.train(cfg, root / "words", overwrite=True, progress=False, log=lambda _m: None)
+
+
+def tiny_molecules(root: Path) -> bool:
+    """A small SELFIES VAE on 200 molecules of RDKit's NCI sample; False without RDKit."""
+    try:
+        from rdkit import RDConfig
+    except ImportError:
+        return False
+    if (root / "mols" / "model.safetensors").exists():
+        return True
+    from vaekit.config import load_preset
+    from vaekit.molecules import app
+    from vaekit.molecules.config import build_molecule_config
+
+    with open(Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi") as f:
+        smiles = [line.split()[0] for line in f if line.strip()][:200]
+    (root / "lib.smi").write_text("\n".join(smiles) + "\n")
+    config = build_molecule_config(load_preset("molecules"), [
+        f"data.path={root / 'lib.smi'}", "data.max_len=60", "model.hidden=32", "model.embedding_dim=8",
+        "model.latent_dim=4", "model.property_hidden=8", "train.epochs=2", "train.batch_size=32", "eval.max_len=70"])
+    app.train(config, root / "mols", overwrite=True, progress=False, log=lambda _m: None)
+    return True
 
 
 def classify(report: dict) -> dict:
@@ -108,8 +153,9 @@ def main() -> None:
     payload = {"benchmark": "schemathesis", "date": now(), "machine": machine(),
                "versions": versions("schemathesis", "fastapi", "pydantic"), "command": "python " + shlex.join(sys.argv),
                "config": {"max_examples": args.max_examples, "seed": args.seed, "checks": args.checks,
-                          "phases": report.get("phases"), "models": ["image (digits)", "anomaly (table)",
-                                                                     "recommender", "reduction (digits)"],
+                          "phases": report.get("phases"),
+                          "models": ["image (digits)", "anomaly (table)", "recommender", "reduction (digits)",
+                                     "text (sentences)"] + (["molecules (NCI sample)"] if len(specs) > 5 else []),
                           "wall_s": round(time.time() - started, 1)},
                "metrics": metrics,
                "goals": {"zero_5xx": metrics["server_errors_5xx"] == 0,

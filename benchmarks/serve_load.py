@@ -189,6 +189,12 @@ def main() -> None:
     ap.add_argument("--anomaly-steps", type=int, default=2000)
     args = ap.parse_args()
     os.environ.setdefault("VAEKIT_OFFLINE", "1")
+    for fast_part in ("uvloop", "httptools"):
+        try:
+            __import__(fast_part)
+        except ImportError:
+            print(f"warning: {fast_part} is not installed (pip install -e '.[serve]'); uvicorn falls back to "
+                  "its pure-Python parts and serves a fraction of the requests", file=sys.stderr)
     import torch
 
     torch.set_num_threads(1)
@@ -245,7 +251,7 @@ def main() -> None:
     payload = {
         "benchmark": "serve_load", "date": now(), "machine": {**machine(), "load_average_before": load_before,
                                                             "load_average_after": load_after},
-        "versions": versions("fastapi", "uvicorn", "starlette", "pydantic"),
+        "versions": versions("fastapi", "uvicorn", "starlette", "pydantic", "uvloop", "httptools"),
         "command": "python " + shlex.join(sys.argv),
         "config": {"duration_s": args.duration, "warmup_s": args.warmup, "clients": clients, "endpoints": endpoints,
                    "batch_window_ms": args.window_ms, "models": {"mnist": "mnist preset (784-512-256-32 MLP), "
