@@ -87,6 +87,18 @@ def test_a_pickle_in_place_of_the_histories_is_refused(fitted, tmp_path):
         MultVAERecommender.load(tmp_path / "run")
 
 
+def test_linear_mult_vae_without_hidden_layers_learns_and_round_trips(tmp_path):
+    x = block_data()
+    split = strong_generalization_split(x, 20, seed=0)
+    rec = MultVAERecommender(hidden=(), latent_dim=16, epochs=30, batch_size=20, lr=3e-3, weight_decay=1e-5)
+    rec.fit(split.train, (split.valid_in, split.valid_out))
+    rep = ranking_report(rec.score(split.test_in), split.test_in, split.test_out)
+    assert rep["recall_20"] > 0.9
+    rec.save(tmp_path / "linear")
+    again = MultVAERecommender.load(tmp_path / "linear")
+    assert again.hidden == [] and np.allclose(again.score(split.test_in), rec.score(split.test_in))
+
+
 def test_mult_dae_trains_without_kl():
     x = block_data(60)
     rec = MultVAERecommender(variant="dae", hidden=[16], latent_dim=4, epochs=3, batch_size=20).fit(x)
