@@ -38,6 +38,17 @@ def test_fit_writes_a_run_directory(run):
     assert "val_ndcg_100" in json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
 
 
+def test_fit_takes_the_model_settings(ratings, tmp_path):
+    out = tmp_path / "linear"
+    assert main(["recommend", "fit", str(ratings), "--out", str(out), "--user-col", "user_id", "--item-col", "movie",
+                 "--rating-col", "stars", "--min-rating", "1", "--epochs", "2", "--batch-size", "16", "--hidden", "",
+                 "--latent-dim", "8", "--dropout", "0.3", "--beta-cap", "0.05", "--lr", "0.002",
+                 "--weight-decay", "0.00001", "--no-progress"]) == 0
+    meta = json.loads((out / "recommender.json").read_text())
+    settings = meta["params"]
+    assert settings["hidden"] == [] and settings["latent_dim"] == 8 and settings["weight_decay"] == 1e-5
+
+
 def test_top_and_similar(run, capsys):
     assert main(["recommend", "top", str(run), "--user-history", "m1,m2,unknown-item", "-k", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -54,6 +65,10 @@ def test_top_and_similar(run, capsys):
     (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "item"], "no item column 'item'"),
     (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
       "--min-rating", "9"], "no interactions left"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
+      "--hidden", "600,x"], "--hidden must be positive integers"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
+      "--dropout", "1.5"], "dropout must be in [0, 1)"),
 ])
 def test_bad_input_exits_2_with_a_message(run, ratings, tmp_path, capsys, args, message):
     args = [str(run) if a == "RUN" else str(ratings) if a == "RATINGS" else str(tmp_path / "o") if a == "OUT" else a
