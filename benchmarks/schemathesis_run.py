@@ -94,8 +94,9 @@ def tiny_text(root: Path) -> None:
 
 
 def tiny_molecules(root: Path) -> bool:
-    """A small SELFIES VAE on 200 molecules of RDKit's NCI sample; False without RDKit."""
+    """A small SELFIES VAE on 200 molecules of RDKit's NCI sample; False without RDKit or selfies."""
     try:
+        import selfies  # noqa: F401 - the preset's representation
         from rdkit import RDConfig
     except ImportError:
         return False

@@ -113,13 +113,18 @@ def main() -> None:
     lines = [
         f"ZINC250k test set ({result['reconstruction_molecules']} molecules); trained {train_seconds / 60:.0f} min on "
         f"{data_report['train']['kept']} molecules ({rep}).", "",
-        "| model | reconstruction % | prior validity % | best penalized logP |", "|---|---|---|---|",
-        f"| vaekit ({rep}) | {100 * metrics['reconstruction']:.1f} | {100 * metrics['prior_validity']:.1f} | "
+        "| model | reconstruction %, sampled decoding | reconstruction %, greedy decoding | prior validity % | "
+        "best penalized logP |", "|---|---|---|---|---|",
+        f"| vaekit ({rep}) | {100 * metrics['reconstruction']:.1f} | {100 * metrics['reconstruction_greedy']:.1f} | "
+        f"{100 * metrics['prior_validity']:.1f} | "
         f"{metrics['best_plogp'] if best is None else round(metrics['best_plogp'], 2)} |",
     ]
     for name, rec, val, plogp in ANCHORS:
-        lines.append(f"| {name} (published) | {rec} | {val} | {plogp} |")
-    lines += ["", f"Greedy reconstruction (one code, argmax decoding): {100 * metrics['reconstruction_greedy']:.1f}%. "
+        lines.append(f"| {name} (published) | {rec} | | {val} | {plogp} |")
+    lines += ["", "Both reconstructions draw z ~ q(z|x): sampled decoding is Kusner et al.'s 10 x 10 protocol; "
+                  "greedy decoding (one code per molecule, argmax tokens) is what JT-VAE's own reconstruct() does. "
+                  "The published column is what each paper reports.",
+              "", 
                   f"Prior samples: {100 * metrics['prior_unique']:.1f}% distinct. Test -ELBO {metrics['test_neg_elbo']:.2f}, "
                   f"KL {metrics['kl']:.2f}, {metrics['active_units']} of {result['latent_dim']} active units.", "",
               "Best molecules by penalized logP (normalized; BO and gradient ascent, "

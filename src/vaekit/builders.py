@@ -37,7 +37,8 @@ LAZY_BUILDERS = {"multvae": "vaekit.recommend.model", "anomaly": "vaekit.anomaly
                  "molecule": "vaekit.molecules.model"}
 
 
-def build_vae(description: dict) -> VAE:
+def builder_for(description: dict):
+    """The builder of a description's ``kind``, importing its application package if needed."""
     kind = description.get("kind")
     if kind not in BUILDERS and kind in LAZY_BUILDERS:
         import importlib
@@ -45,7 +46,11 @@ def build_vae(description: dict) -> VAE:
         importlib.import_module(LAZY_BUILDERS[kind])
     if kind not in BUILDERS:
         raise ModelFileError(f"unknown model kind {kind!r} in config; known: {sorted(BUILDERS)}")
-    return BUILDERS[kind](description)
+    return BUILDERS[kind]
+
+
+def build_vae(description: dict) -> VAE:
+    return builder_for(description)(description)
 
 
 def image_vae_description(model: ModelConfig, data_shape, n_classes: int = 0) -> dict:

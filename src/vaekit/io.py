@@ -54,10 +54,11 @@ def _check_size(config: dict, stored: int) -> None:
 
     The model is first built on the ``meta`` device (shapes only, no memory), so a
     hostile or damaged ``config.json`` (a huge ``data_shape``, hidden size or vocabulary)
-    is refused before anything is allocated for it.
+    is refused before any memory is allocated for the model it describes.
     """
-    from vaekit.builders import build_vae
+    from vaekit.builders import build_vae, builder_for
 
+    builder_for(config)  # import a lazily registered builder outside the meta context
     with torch.device("meta"):
         shell = build_vae(config)
     wanted = sum(t.numel() for t in shell.state_dict().values())

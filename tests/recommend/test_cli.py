@@ -42,11 +42,12 @@ def test_fit_takes_the_model_settings(ratings, tmp_path):
     out = tmp_path / "linear"
     assert main(["recommend", "fit", str(ratings), "--out", str(out), "--user-col", "user_id", "--item-col", "movie",
                  "--rating-col", "stars", "--min-rating", "1", "--epochs", "2", "--batch-size", "16", "--hidden", "",
-                 "--latent-dim", "8", "--dropout", "0.3", "--beta-cap", "0.05", "--lr", "0.002",
+                 "--latent-dim", "8", "--dropout", "0.3", "--beta-cap", "0.05", "--anneal-epochs", "1", "--lr", "0.002",
                  "--weight-decay", "0.00001", "--no-progress"]) == 0
     meta = json.loads((out / "recommender.json").read_text())
     settings = meta["params"]
     assert settings["hidden"] == [] and settings["latent_dim"] == 8 and settings["weight_decay"] == 1e-5
+    assert (settings["dropout"], settings["beta_cap"], settings["anneal_epochs"], settings["lr"]) == (0.3, 0.05, 1, 0.002)
 
 
 def test_top_and_similar(run, capsys):
@@ -67,6 +68,8 @@ def test_top_and_similar(run, capsys):
       "--min-rating", "9"], "no interactions left"),
     (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
       "--hidden", "600,x"], "--hidden must be positive integers"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
+      "--hidden", "\u00b2"], "--hidden must be positive integers"),
     (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
       "--dropout", "1.5"], "dropout must be in [0, 1)"),
 ])

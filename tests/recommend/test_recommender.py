@@ -93,7 +93,10 @@ def test_linear_mult_vae_without_hidden_layers_learns_and_round_trips(tmp_path):
     rec = MultVAERecommender(hidden=(), latent_dim=16, epochs=30, batch_size=20, lr=3e-3, weight_decay=1e-5)
     rec.fit(split.train, (split.valid_in, split.valid_out))
     rep = ranking_report(rec.score(split.test_in), split.test_in, split.test_out)
-    assert rep["recall_20"] > 0.9
+    pop = ranking_report(Popularity().fit(split.train).score(split.test_in), split.test_in, split.test_out)
+    assert rep["recall_20"] > 0.9 and rep["ndcg_100"] > pop["ndcg_100"]
+    top = rec.recommend(["0", "1", "2"], k=5)  # a group-A history: group-A items come first
+    assert all(int(i) < 15 for i in top.items)
     rec.save(tmp_path / "linear")
     again = MultVAERecommender.load(tmp_path / "linear")
     assert again.hidden == [] and np.allclose(again.score(split.test_in), rec.score(split.test_in))

@@ -53,6 +53,8 @@ def fit(
     latent_dim: Annotated[int, typer.Option(min=1, help="size of the code z")] = 200,
     dropout: Annotated[float, typer.Option(help="input dropout rate in [0, 1)")] = 0.5,
     beta_cap: Annotated[float, typer.Option(help="KL weight reached by the linear annealing")] = 0.2,
+    anneal_epochs: Annotated[Optional[float], typer.Option(
+        help="epochs over which the KL weight rises to --beta-cap (default: all of training)")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay")] = 0.0,
     validation_users: Annotated[Optional[int], typer.Option(
@@ -75,7 +77,7 @@ def fit(
         raise DataError(f"--validation-users must be >= 0, got {validation_users}")
     n_val = validation_users if validation_users is not None else min(inter.n_users // 10, 1000)
     rec = MultVAERecommender(variant=variant, hidden=_sizes(hidden), latent_dim=latent_dim, dropout=dropout,
-                             beta_cap=beta_cap, epochs=epochs, batch_size=batch_size, lr=lr,
+                             beta_cap=beta_cap, anneal_epochs=anneal_epochs, epochs=epochs, batch_size=batch_size, lr=lr,
                              weight_decay=weight_decay, seed=seed, progress=progress,
                              log=lambda m: console.print(m, highlight=False))
     rec.check_params()
@@ -100,7 +102,7 @@ def fit(
 def _sizes(text: str) -> list[int]:
     """'600' -> [600]; '600,200' -> [600, 200]; '' -> [] (no hidden layer)."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
+    if not all(p.isdecimal() and p.isascii() and int(p) > 0 for p in parts):
         raise DataError(f"--hidden must be positive integers separated by commas (or ''), got {text!r}")
     return [int(p) for p in parts]
 

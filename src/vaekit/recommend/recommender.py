@@ -110,7 +110,7 @@ class MultVAERecommender:
             raise DataError(f"beta_cap must be a finite number >= 0, got {self.beta_cap}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr and math.isfinite(self.lr)):
             raise DataError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < math.inf):
             raise DataError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.anneal_epochs is not None and not self.anneal_epochs > 0:
             raise DataError(f"anneal_epochs must be > 0 (or None: all of training), got {self.anneal_epochs!r}")
