@@ -21,7 +21,6 @@ Protocol (Polykovskiy et al. 2020)
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,11 +28,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _molecules import add_training_args, train_preset  # noqa: E402
 from _common import machine, now, versions, write_results  # noqa: E402
 
 from vaekit.config import load_preset  # noqa: E402
 from vaekit.molecules import app  # noqa: E402
-from vaekit.molecules.config import build_molecule_config  # noqa: E402
 
 # MOSES README, table of metrics (valid, unique@10k, novelty, FCD/Test, IntDiv1)
 ANCHORS = [
@@ -46,27 +45,12 @@ ANCHORS = [
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-minutes", type=float, default=80.0)
-    p.add_argument("--limit", type=int, default=None, help="train on a seeded subset of N molecules")
+    add_training_args(p, "moses")
     p.add_argument("--n-samples", type=int, default=30_000)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="extra preset override")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / "moses")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--results-name", default="moses")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    overrides = [f"train.device={args.device}", f"train.precision={args.precision}",
-                 f"train.max_seconds={args.train_minutes * 60}", f"train.threads={args.threads}", *args.overrides]
-    if args.limit:
-        overrides.append(f"data.limit={args.limit}")
-    config = build_molecule_config(load_preset("moses"), overrides)
     started = time.perf_counter()
-    run = app.train(config, args.out, overwrite=True, progress=False, log=log,
-                    command="benchmarks/moses.py " + " ".join(sys.argv[1:]))
-    train_seconds = time.perf_counter() - started
+    run, train_seconds, overrides = train_preset(args, "moses", log)
     result = app.evaluate(run, args.n_samples, log=log)
     model = app.load_run(run)
     shown = [s for s in app.sample(model, 48, seed=1) if s][:24]

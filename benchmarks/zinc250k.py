@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,11 +30,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _molecules import add_training_args, train_preset  # noqa: E402
 from _common import machine, now, versions, write_results  # noqa: E402
 
 from vaekit.config import load_preset  # noqa: E402
 from vaekit.molecules import app  # noqa: E402
-from vaekit.molecules.config import build_molecule_config  # noqa: E402
 from vaekit.molecules.optimize import optimize  # noqa: E402
 
 ANCHORS = [  # Jin et al. 2018, tables 1 and 2: reconstruction, prior validity, best penalized logP
@@ -48,30 +47,15 @@ ANCHORS = [  # Jin et al. 2018, tables 1 and 2: reconstruction, prior validity, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-minutes", type=float, default=80.0)
-    p.add_argument("--limit", type=int, default=None, help="train on a seeded subset of N molecules")
+    add_training_args(p, "zinc250k")
     p.add_argument("--recon-molecules", type=int, default=None, help="first N test molecules (default all 5,000)")
     p.add_argument("--n-samples", type=int, default=10_000, help="prior samples for the MOSES-style metrics")
     p.add_argument("--prior-codes", type=int, default=1000, help="prior codes, each decoded 100 times")
     p.add_argument("--budget", type=int, default=2000, help="decoded candidates per optimization method")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="bf16", choices=["bf16", "fp32"])
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="extra preset override")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / "zinc250k")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--results-name", default="zinc250k")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    overrides = [f"train.device={args.device}", f"train.precision={args.precision}",
-                 f"train.max_seconds={args.train_minutes * 60}", f"train.threads={args.threads}", *args.overrides]
-    if args.limit:
-        overrides.append(f"data.limit={args.limit}")
-    config = build_molecule_config(load_preset("zinc250k"), overrides)
     started = time.perf_counter()
-    run = app.train(config, args.out, overwrite=True, progress=False, log=log,
-                    command="benchmarks/zinc250k.py " + " ".join(sys.argv[1:]))
-    train_seconds = time.perf_counter() - started
+    run, train_seconds, overrides = train_preset(args, "zinc250k", log)
     result = app.evaluate(run, args.n_samples, args.recon_molecules, prior_codes=args.prior_codes, log=log)
     model = app.load_run(run)
     train_set = app.training_set(model.config)

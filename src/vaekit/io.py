@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save as st_save
 
 from vaekit.core import VAE
-from vaekit.errors import ModelFileError
+from vaekit.errors import ModelFileError, RunDirError
 from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors
 
 CONFIG_FILE = "config.json"
@@ -47,6 +47,22 @@ def read_config(directory: str | Path) -> dict:
     if not isinstance(config, dict) or "kind" not in config:
         raise ModelFileError(f"{path} does not describe a vaekit model (no 'kind')")
     return config
+
+
+def is_run_of_kind(run_dir: str | Path, kind: str) -> bool:
+    """Whether ``run_dir`` holds a run of this application kind (``config.json`` ``kind``)."""
+    try:
+        return read_config(run_dir).get("kind") == kind
+    except Exception:  # not a run directory at all: let the caller's own loader report it
+        return False
+
+
+def run_settings(run_dir: str | Path, kind: str, settings_class):
+    """The validated settings an application stored in ``config.json`` under ``run.config``."""
+    doc = read_config(run_dir)
+    if doc.get("kind") != kind or "run" not in doc:
+        raise RunDirError(f"{run_dir} is not a {kind} run directory (config.json kind {doc.get('kind')!r})")
+    return settings_class.model_validate(doc["run"]["config"])
 
 
 def _check_size(config: dict, stored: int) -> None:

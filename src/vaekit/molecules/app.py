@@ -22,8 +22,8 @@ import torch
 
 from vaekit import runs
 from vaekit.builders import build_vae
-from vaekit.errors import DataError, RunDirError
-from vaekit.io import read_config
+from vaekit.errors import DataError
+from vaekit.io import is_run_of_kind, read_config, run_settings
 from vaekit.molecules.config import MoleculeConfig
 from vaekit.molecules.data import (
     clean,
@@ -120,17 +120,11 @@ def load_molecule_data(config: MoleculeConfig, vocab: Vocabulary | None = None,
 
 
 def molecule_run_config(run_dir: str | Path) -> MoleculeConfig:
-    doc = read_config(run_dir)
-    if doc.get("kind") != "molecule" or "run" not in doc:
-        raise RunDirError(f"{run_dir} is not a molecule run directory (config.json kind {doc.get('kind')!r})")
-    return MoleculeConfig.model_validate(doc["run"]["config"])
+    return run_settings(run_dir, "molecule", MoleculeConfig)
 
 
 def is_molecule_run(run_dir: str | Path) -> bool:
-    try:
-        return read_config(run_dir).get("kind") == "molecule"
-    except Exception:  # not a run directory at all: let the caller's own loader report it
-        return False
+    return is_run_of_kind(run_dir, "molecule")
 
 
 def _stats(document: dict) -> tuple[list[float], list[float]]:

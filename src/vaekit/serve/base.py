@@ -109,6 +109,21 @@ def split_rows(array: np.ndarray, counts: list[int]) -> list[np.ndarray]:
     return np.split(array, np.cumsum(counts)[:-1]) if len(counts) > 1 else [array]
 
 
+def per_request(items: list, counts: list[int]) -> list[list]:
+    """Cut a batch's outputs (a list) back into each request's share of ``counts`` items."""
+    out, i = [], 0
+    for n in counts:
+        out.append(items[i:i + n])
+        i += n
+    return out
+
+
+def prior_draw(n: int, latent_dim: int, seed: int | None) -> tuple[int, torch.Tensor]:
+    """``n`` codes from N(0, I), reproducible from the returned seed (drawn if not given)."""
+    seed = seed if seed is not None else int(torch.randint(0, SEED_MAX, (1,)))
+    return seed, torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
 # -- the operations every latent-variable model has -------------------------------------
 class VectorModel:
     """Encode/decode as numpy functions; the operations below are built from them.

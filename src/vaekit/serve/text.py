@@ -27,6 +27,8 @@ from vaekit.serve.base import (
     fits,
     integer,
     number,
+    per_request,
+    prior_draw,
     rows_of,
     schema,
 )
@@ -80,18 +82,12 @@ class TextModel:
     def run_decode(self, reqs: list) -> list[dict]:
         z = torch.tensor([row for r in reqs for row in r.z], dtype=torch.float32)
         lines = self._decode(z)
-        out, i = [], 0
-        for r in reqs:
-            out.append({"sentences": lines[i:i + len(r.z)]})
-            i += len(r.z)
-        return out
+        return [{"sentences": part} for part in per_request(lines, [len(r.z) for r in reqs])]
 
     def run_generate(self, reqs: list) -> list[dict]:
         out = []
         for r in reqs:
-            seed = r.seed if r.seed is not None else int(torch.randint(0, SEED_MAX, (1,)))
-            g = torch.Generator().manual_seed(seed)
-            z = torch.randn(r.n, self.latent_dim, generator=g)
+            seed, z = prior_draw(r.n, self.latent_dim, r.seed)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 lines = self._decode(z, r.strategy, r.temperature, r.beam_size)

@@ -22,8 +22,8 @@ import torch
 from vaekit import runs
 from vaekit.builders import build_vae
 from vaekit.core import VAE, DiagGaussian
-from vaekit.errors import DataError, RunDirError
-from vaekit.io import read_config
+from vaekit.errors import DataError
+from vaekit.io import is_run_of_kind, read_config, run_settings
 from vaekit.metrics.latent import active_units, mutual_information
 from vaekit.metrics.likelihood import iw_nll
 from vaekit.text.config import TextConfig
@@ -77,17 +77,11 @@ def load_text_data(config: TextConfig, vocab: Vocabulary | None = None, log: Cal
 
 
 def text_run_config(run_dir: str | Path) -> TextConfig:
-    doc = read_config(run_dir)
-    if doc.get("kind") != "text" or "run" not in doc:
-        raise RunDirError(f"{run_dir} is not a text run directory (config.json kind {doc.get('kind')!r})")
-    return TextConfig.model_validate(doc["run"]["config"])
+    return run_settings(run_dir, "text", TextConfig)
 
 
 def is_text_run(run_dir: str | Path) -> bool:
-    try:
-        return read_config(run_dir).get("kind") == "text"
-    except Exception:  # not a run directory at all: let the caller's own loader report it
-        return False
+    return is_run_of_kind(run_dir, "text")
 
 
 def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resume: bool = False,
