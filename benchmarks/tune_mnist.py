@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 
 def test_nll(run_dir: Path, k: int) -> float:
     model, _, data = images.load_run(run_dir)
-    return float(iw_nll(model, data.test, k=k, chunk=250, batch_size=100).mean())
+    return float(iw_nll(model, data.test, k=k, chunk=50, batch_size=100).mean())
 
 
 def main() -> None:

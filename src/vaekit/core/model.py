@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -124,20 +125,26 @@ class VAE(nn.Module):
         return LossOutput(-bound.mean(), bound.detach(), (-bound - kl).detach(), kl, kl_dims.mean(0), q)
 
     @torch.no_grad()
-    def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 500) -> Tensor:
+    def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 500,
+                   log_weights: Callable[..., Tensor] | None = None) -> Tensor:
         """log p(x) estimated with k importance samples, per example, shape (B,).
 
         Encodes once, then draws samples in chunks and merges chunk logsumexps, so memory
         is O(chunk * B) whatever k is. -iwae_bound(x, 5000) is Burda et al.'s test NLL.
+        ``log_weights`` stands in for :meth:`log_weights` (same arguments), for example a
+        compiled copy (``vaekit.metrics.likelihood.CompiledLogWeights``); the noise is
+        drawn here either way, so both give the same estimate for the same seed.
         """
         if k <= 0:
             raise ValueError(f"number of importance samples must be > 0, got {k}")
         q = self.encode(x, y)
+        weights = log_weights or self.log_weights
         total = torch.full((x.shape[0],), -math.inf, dtype=q.mean.dtype, device=x.device)
         done = 0
         while done < k:
             c = min(chunk, k - done)
-            total = torch.logaddexp(total, torch.logsumexp(self.log_weights(x, c, y, q), 0))
+            eps = torch.randn((c, *q.mean.shape), dtype=q.mean.dtype, device=q.mean.device)
+            total = torch.logaddexp(total, torch.logsumexp(weights(x, c, y, q, eps), 0))
             done += c
         return total - math.log(k)
 

@@ -13,7 +13,45 @@ from typing import Callable
 import torch
 
 from vaekit.core import VAE
+from vaekit.core.distributions import DiagGaussian
 from vaekit.train import Tensors
+
+
+# below this many importance samples in all (examples x k) compiling costs more than it saves
+COMPILE_WORTH_IT = 20_000_000
+
+
+class CompiledLogWeights:
+    """:meth:`VAE.log_weights` under ``torch.compile``, for the chunks of the IW bound.
+
+    Eagerly, a chunk of log weights makes several passes over a (chunk, batch, D) tensor of
+    decoder outputs (bias, softplus, the x-term, the sum); compiled, the likelihood is one
+    fused pass after the decoder's matmuls, which is most of the gain (~1.3x for the MNIST
+    MLP on a CPU). Same noise, same maths: only float rounding differs. Falls back to eager
+    execution, reported once, where the compiler is missing or fails on this model.
+    """
+
+    def __init__(self, model: VAE, log: Callable[[str], None] = print):
+        self.model = model
+        self.log = log
+
+        def weights(x, mean, log_var, eps, y):
+            return model.log_weights(x, eps.shape[0], y, DiagGaussian(mean, log_var), eps)
+
+        try:
+            self.fn = torch.compile(weights, dynamic=False)
+        except Exception as e:  # no compiler on this platform
+            self.fn = None
+            log(f"torch.compile unavailable ({type(e).__name__}: {e}); evaluating eagerly")
+
+    def __call__(self, x, k: int, y, q: DiagGaussian, eps):
+        if self.fn is not None:
+            try:
+                return self.fn(x, q.mean, q.log_var, eps, y)
+            except Exception as e:  # compilation happens on the first call
+                self.fn = None
+                self.log(f"torch.compile failed ({type(e).__name__}: {e}); evaluating eagerly")
+        return self.model.log_weights(x, k, y, q, eps)
 
 
 @torch.inference_mode()
@@ -25,15 +63,24 @@ def iw_nll(
     batch_size: int = 100,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
+    compile: bool | None = None,
 ) -> torch.Tensor:
-    """Per-example importance-weighted NLL in nats, shape (N,)."""
+    """Per-example importance-weighted NLL in nats, shape (N,).
+
+    ``compile``: evaluate the chunks with :class:`CompiledLogWeights`; ``None`` (default)
+    compiles when the whole evaluation has at least ``COMPILE_WORTH_IT`` importance
+    samples (10,000 MNIST test images x k = 5000 do; a quick check does not).
+    """
     model.eval()
+    if compile is None:
+        compile = len(data) * k >= COMPILE_WORTH_IT
+    weights = CompiledLogWeights(model) if compile else None
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for i in range(0, len(data), batch_size):
             x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
-            out.append(-model.iwae_bound(x, k, y, chunk=chunk))
+            out.append(-model.iwae_bound(x, k, y, chunk=chunk, log_weights=weights))
             if on_batch:
                 on_batch(x.shape[0])
     return torch.cat(out)
