@@ -56,7 +56,7 @@ def _images(x: Any, name: str, ndim: int = 4) -> np.ndarray:
     return arr
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` (creating parent folders), free it and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def _draw_grid(
                                   fontsize=9, labelpad=6)
     if title:
         fig.suptitle(title, y=1 - 0.08 / height, va="top", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------- image figures
@@ -211,7 +211,7 @@ def latent_map(z, labels, path, title="Latent space") -> Path:
         ax.set_yticks([])
     ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{title} (N={len(arr)})")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------- training figures
@@ -268,7 +268,7 @@ def training_curves(records: list[dict], path, title="Training") -> Path:
         ax.grid(alpha=0.3)
         ax.legend(handles=h, fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def kl_per_dim_figure(kl_per_dim, path, threshold: float = 0.01,
@@ -295,4 +295,4 @@ def kl_per_dim_figure(kl_per_dim, path, threshold: float = 0.01,
            ylabel="KL (nats)", title=f"{title} ({active.sum()}/{d} active)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

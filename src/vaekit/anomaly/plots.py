@@ -13,18 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vaekit.anomaly.timeseries import events
-
-DPI = 120
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fig.savefig(path, dpi=DPI)
-    finally:
-        fig.clear()
-    return path
+from vaekit.plots import DPI, save_figure
 
 
 def _finite(scores) -> np.ndarray:
@@ -60,7 +49,7 @@ def score_histogram(scores, threshold: float, path: str | Path, labels=None, tit
     ax.set_title(title or f"{len(s)} rows, {flagged} above the threshold")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def series_figure(values, scores, detected, path: str | Path, timestamps=None, true_labels=None,
@@ -95,4 +84,4 @@ def series_figure(values, scores, detected, path: str | Path, timestamps=None, t
         top.legend(fontsize=8, loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

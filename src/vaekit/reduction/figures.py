@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from vaekit.plots import DPI, _save
+from vaekit.plots import DPI, save_figure
 
 MAX_LEGEND = 20
 
@@ -57,7 +57,7 @@ def embedding_scatter(xy, labels, path, title: str = "Embedding", axis_names=("z
     _draw(ax, fig, xy, labels, size=max(1.0, min(8.0, 4e4 / len(xy))))
     ax.set(xlabel=axis_names[0], ylabel=axis_names[1], title=f"{title} (N={len(xy)})")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def side_by_side(panels: dict[str, np.ndarray], labels, path, title: str | None = None) -> Path:
@@ -76,4 +76,4 @@ def side_by_side(panels: dict[str, np.ndarray], labels, path, title: str | None 
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
