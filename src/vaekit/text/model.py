@@ -110,12 +110,14 @@ class SentenceDecoder(nn.Module):
             raise ValueError(f"strategy must be sample, greedy or beam, got {strategy!r}")
         if strategy == "sample" and not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        # rows leave the batch as they finish, so a batch costs the sum of its lengths,
+        # not its size times its longest member
         b = z.shape[0]
         state = self.initial_state(z)
         token = torch.full((b, 1), BOS_ID, dtype=torch.long, device=z.device)
-        done = torch.zeros(b, dtype=torch.bool, device=z.device)
-        out = []
-        for _ in range(max_len + 1):
+        rows = torch.arange(b, device=z.device)  # the row of z of each sentence still going
+        out = torch.full((b, max_len + 1), EOS_ID, dtype=torch.long, device=z.device)
+        for t in range(max_len + 1):
             h, state = self.rnn(self.step_inputs(token, z), state)
             logits = self.logits(h[:, -1])
             logits[:, PAD_ID] = logits[:, BOS_ID] = -float("inf")
@@ -123,13 +125,15 @@ class SentenceDecoder(nn.Module):
                 nxt = logits.argmax(-1)
             else:
                 nxt = torch.distributions.Categorical(logits=logits / temperature).sample()
-            nxt = torch.where(done, torch.full_like(nxt, EOS_ID), nxt)
-            out.append(nxt)
-            done |= nxt == EOS_ID
-            if done.all():
-                break
+            out[rows, t] = nxt
+            going = nxt != EOS_ID
+            if not going.all():
+                if not going.any():
+                    break
+                rows, z, nxt = rows[going], z[going], nxt[going]
+                state = tuple(s[:, going] for s in state) if isinstance(state, tuple) else state[:, going]
             token = nxt.unsqueeze(1)
-        ids = torch.stack(out, 1).tolist()
+        ids = out.tolist()
         return [row[: row.index(EOS_ID)] if EOS_ID in row else row[:max_len] for row in ids]
 
     def _beam(self, z: Tensor, max_len: int, beam_size: int) -> list[int]:
