@@ -157,3 +157,31 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
     atomic_write_text(path / "README.md", "\n".join(lines) + "\n")
+
+
+def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: dict) -> None:
+    """A new run directory for a sequence model: its vocabulary, ``config.json`` and the
+    data report (what was kept, skipped and why) written before training starts."""
+    prepare(run_dir, overwrite=overwrite)
+    vocab.save(run_dir)
+    write_config(run_dir, document)
+    atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2))
+
+
+def train_run(document: dict, config: RunConfig, train, val, run_dir: Path, resume: bool, callbacks, progress: bool,
+              log) -> Path:
+    """Build the model that ``document`` describes, train it into ``run_dir`` (resuming
+    from its checkpoint when asked), save the best weights and the model card."""
+    import torch
+
+    from vaekit.builders import build_vae
+    from vaekit.train import Trainer
+
+    torch.manual_seed(config.train.seed)
+    model = build_vae(document)
+    trainer = Trainer(model, config.train, train, val, run_dir, callbacks=callbacks, progress=progress, log=log)
+    result = trainer.fit(resume=resume)
+    model.cpu().save_pretrained(run_dir)
+    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
+    write_model_card(run_dir)
+    return run_dir

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from vaekit import runs
-from vaekit.builders import build_vae
 from vaekit.errors import DataError
 from vaekit.io import is_run_of_kind, read_config, run_settings
 from vaekit.molecules.config import MoleculeConfig
@@ -39,7 +38,6 @@ from vaekit.molecules.model import PropertyVAE, molecule_vae_description
 from vaekit.molecules.tokens import Representation
 from vaekit.text.data import SequenceTensors, encode
 from vaekit.text.vocab import UNK, Vocabulary
-from vaekit.train import Trainer
 from vaekit.train.checkpoint import atomic_write_text
 
 
@@ -147,20 +145,9 @@ def train(config: MoleculeConfig, run_dir: str | Path, overwrite: bool = False, 
         description = molecule_vae_description(len(data.vocab), config.model.model_dump(), data.representation.name,
                                                config.data.properties, data.property_mean, data.property_std)
         document = runs.describe_run(description, config, command)
-        runs.prepare(run_dir, overwrite=overwrite)
-        data.vocab.save(run_dir)
-        runs.write_config(run_dir, document)
-        atomic_write_text(run_dir / "data_report.json", json.dumps(data.report, indent=2))
+        runs.create_run(run_dir, document, overwrite, data.vocab, data.report)
     log(f"{len(data.train)} training molecules, vocabulary of {len(data.vocab)} {data.representation.name} tokens")
-    torch.manual_seed(config.train.seed)
-    model = build_vae(document)
-    trainer = Trainer(model, config.train, data.train, data.val, run_dir, callbacks=callbacks, progress=progress,
-                      log=log)
-    result = trainer.fit(resume=resume)
-    model.cpu().save_pretrained(run_dir)
-    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
-    runs.write_model_card(run_dir)
-    return run_dir
+    return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
 
 
 @dataclass

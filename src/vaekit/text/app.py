@@ -20,7 +20,6 @@ from typing import Callable
 import torch
 
 from vaekit import runs
-from vaekit.builders import build_vae
 from vaekit.core import VAE, DiagGaussian
 from vaekit.errors import DataError
 from vaekit.io import is_run_of_kind, read_config, run_settings
@@ -30,7 +29,6 @@ from vaekit.text.config import TextConfig
 from vaekit.text.data import SequenceTensors, by_length, encode, ptb_files, read_sentences
 from vaekit.text.model import text_vae_description
 from vaekit.text.vocab import PAD_ID, Vocabulary, tokenize
-from vaekit.train import Trainer
 from vaekit.train.acceleration import pick_device
 from vaekit.train.checkpoint import atomic_write_text
 
@@ -97,19 +95,8 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
     else:
         data = load_text_data(config, None, log)
         document = runs.describe_run(text_vae_description(len(data.vocab), config.model.model_dump()), config, command)
-        runs.prepare(run_dir, overwrite=overwrite)
-        data.vocab.save(run_dir)
-        runs.write_config(run_dir, document)
-        atomic_write_text(run_dir / "data_report.json", json.dumps(data.report, indent=2))
-    torch.manual_seed(config.train.seed)
-    model = build_vae(document)
-    trainer = Trainer(model, config.train, data.train, data.val, run_dir, callbacks=callbacks, progress=progress,
-                      log=log)
-    result = trainer.fit(resume=resume)
-    model.cpu().save_pretrained(run_dir)
-    log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
-    runs.write_model_card(run_dir)
-    return run_dir
+        runs.create_run(run_dir, document, overwrite, data.vocab, data.report)
+    return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
 
 
 def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
