@@ -8,6 +8,7 @@ logsumexp (:meth:`vaekit.core.VAE.iwae_bound`), so memory does not grow with k.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Callable
 
 import torch
@@ -31,7 +32,7 @@ class CompiledLogWeights:
     execution, reported once, where the compiler is missing or fails on this model.
     """
 
-    def __init__(self, model: VAE, log: Callable[[str], None] = print):
+    def __init__(self, model: VAE, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)):
         self.model = model
         self.log = log
 
