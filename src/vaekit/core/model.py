@@ -125,7 +125,7 @@ class VAE(nn.Module):
         return LossOutput(-bound.mean(), bound.detach(), (-bound - kl).detach(), kl, kl_dims.mean(0), q)
 
     @torch.no_grad()
-    def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 500,
+    def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 100,
                    log_weights: Callable[..., Tensor] | None = None) -> Tensor:
         """log p(x) estimated with k importance samples, per example, shape (B,).
 

@@ -60,7 +60,7 @@ def iw_nll(
     model: VAE,
     data: Tensors,
     k: int = 5000,
-    chunk: int = 500,
+    chunk: int = 100,
     batch_size: int = 100,
     seed: int = 0,
     on_batch: Callable[[int], None] | None = None,
