@@ -33,7 +33,7 @@ from _common import machine, now, versions, write_results  # noqa: E402
 from vaekit.data.ratings import movielens_100k  # noqa: E402
 from vaekit.recommend import MultVAERecommender, strong_generalization_split  # noqa: E402
 from vaekit.recommend.baselines import EASE, ItemKNN, Popularity  # noqa: E402
-from vaekit.recommend.metrics import mask_seen, ndcg_at_k, ranking_report, recall_at_k  # noqa: E402
+from vaekit.recommend.metrics import ranking_report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RECBOLE_PY = HERE / ".venv-recbole" / "bin" / "python"
@@ -57,15 +57,14 @@ KNN_GRID = [20, 50, 100, 200, 500]
 METHODS = ["vaekit_multvae", "vaekit_multdae", "popularity", "itemknn", "ease", "recbole_multvae"]
 
 
-PAIRED = {"ndcg_100": lambda s, out: ndcg_at_k(s, out, 100), "recall_20": lambda s, out: recall_at_k(s, out, 20)}
+PAIRED = ("ndcg_100", "recall_20")
 
 
 def evaluate(scores_valid, scores_test, split, popularity) -> dict:
-    seen = mask_seen(scores_test, split.test_in)
+    test = ranking_report(scores_test, split.test_in, split.test_out, popularity, per_user=True)
     return {"valid": ranking_report(scores_valid, split.valid_in, split.valid_out, popularity),
-            "test": ranking_report(scores_test, split.test_in, split.test_out, popularity),
-            # per test user, for the paired comparison below (not written to the results file)
-            "_test_users": {key: f(seen, split.test_out) for key, f in PAIRED.items()}}
+            # per-user values: for the paired comparison below, not written to the results file
+            "_test_users": test.pop("per_user"), "test": test}
 
 
 def paired_comparison(ours: np.ndarray, theirs: np.ndarray, seed: int = 0, resamples: int = 10_000) -> dict:

@@ -21,9 +21,13 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
+from vaekit.builders import build_vae
 from vaekit.config import RunConfig
 from vaekit.errors import RunDirError
 from vaekit.io import CONFIG_FILE, read_config
+from vaekit.train import Trainer
 from vaekit.train.checkpoint import atomic_write_text
 
 
@@ -172,11 +176,6 @@ def train_run(document: dict, config: RunConfig, train, val, run_dir: Path, resu
               log) -> Path:
     """Build the model that ``document`` describes, train it into ``run_dir`` (resuming
     from its checkpoint when asked), save the best weights and the model card."""
-    import torch
-
-    from vaekit.builders import build_vae
-    from vaekit.train import Trainer
-
     torch.manual_seed(config.train.seed)
     model = build_vae(document)
     trainer = Trainer(model, config.train, train, val, run_dir, callbacks=callbacks, progress=progress, log=log)

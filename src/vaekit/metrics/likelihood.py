@@ -16,6 +16,7 @@ import torch
 from vaekit.core import VAE
 from vaekit.core.distributions import DiagGaussian
 from vaekit.train import Tensors
+from vaekit.train.acceleration import Compiled
 
 
 # below this many importance samples in all (examples x k) compiling costs more than it saves
@@ -33,26 +34,13 @@ class CompiledLogWeights:
     """
 
     def __init__(self, model: VAE, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)):
-        self.model = model
-        self.log = log
-
         def weights(x, mean, log_var, eps, y):
             return model.log_weights(x, eps.shape[0], y, DiagGaussian(mean, log_var), eps)
 
-        try:
-            self.fn = torch.compile(weights, dynamic=False)
-        except Exception as e:  # no compiler on this platform
-            self.fn = None
-            log(f"torch.compile unavailable ({type(e).__name__}: {e}); evaluating eagerly")
+        self.weights = Compiled(weights, log, doing="evaluating")
 
     def __call__(self, x, k: int, y, q: DiagGaussian, eps):
-        if self.fn is not None:
-            try:
-                return self.fn(x, q.mean, q.log_var, eps, y)
-            except Exception as e:  # compilation happens on the first call
-                self.fn = None
-                self.log(f"torch.compile failed ({type(e).__name__}: {e}); evaluating eagerly")
-        return self.model.log_weights(x, k, y, q, eps)
+        return self.weights(x, q.mean, q.log_var, eps, y)
 
 
 @torch.inference_mode()

@@ -64,16 +64,20 @@ def popularity_at_k(scores: np.ndarray, item_popularity: np.ndarray, k: int) -> 
 
 
 def ranking_report(scores: np.ndarray, fold_in: sp.csr_matrix, heldout: sp.csr_matrix,
-                   item_popularity: np.ndarray | None = None) -> dict:
-    """Recall@20, Recall@50, NDCG@100 (the paper's table), and coverage/popularity at 20."""
+                   item_popularity: np.ndarray | None = None, per_user: bool = False) -> dict:
+    """Recall@20, Recall@50, NDCG@100 (the paper's table), and coverage/popularity at 20;
+    with ``per_user``, also each scored user's Recall@20 and NDCG@100 (for paired tests)."""
     s = mask_seen(scores, fold_in)
+    recall_20, ndcg_100 = recall_at_k(s, heldout, 20), ndcg_at_k(s, heldout, 100)
     out = {
-        "recall_20": float(recall_at_k(s, heldout, 20).mean()),
+        "recall_20": float(recall_20.mean()),
         "recall_50": float(recall_at_k(s, heldout, 50).mean()),
-        "ndcg_100": float(ndcg_at_k(s, heldout, 100).mean()),
+        "ndcg_100": float(ndcg_100.mean()),
         "coverage_20": coverage_at_k(s, 20),
         "users": int((heldout.getnnz(axis=1) > 0).sum()),
     }
     if item_popularity is not None:
         out["popularity_20"] = popularity_at_k(s, item_popularity, 20)
+    if per_user:
+        out["per_user"] = {"recall_20": recall_20, "ndcg_100": ndcg_100}
     return out

@@ -40,18 +40,20 @@ def autocast_dtype(config: TrainConfig, device: torch.device):
 
 
 class Compiled(torch.nn.Module):
-    """torch.compile of the training forward, with a clean fallback to eager execution
-    when the compiler is unavailable or fails on this model (reported once)."""
+    """torch.compile of a module or function (the training forward, the IW estimator's
+    log weights), with a clean fallback to eager execution when the compiler is unavailable
+    or fails on it (reported once, naming what continues eagerly)."""
 
-    def __init__(self, net: torch.nn.Module, log: Callable[[str], None]):
+    def __init__(self, net: Callable, log: Callable[[str], None], doing: str = "training"):
         super().__init__()
         self.eager = net
         self.log = log
+        self.doing = doing
         try:
             self.fn = torch.compile(net, dynamic=False)
         except Exception as e:  # no compiler on this platform
             self.fn = None
-            log(f"torch.compile unavailable ({type(e).__name__}: {e}); training eagerly")
+            log(f"torch.compile unavailable ({type(e).__name__}: {e}); {doing} eagerly")
 
     def forward(self, *args):
         if self.fn is not None:
@@ -59,7 +61,7 @@ class Compiled(torch.nn.Module):
                 return self.fn(*args)
             except Exception as e:  # compilation happens on the first call
                 self.fn = None
-                self.log(f"torch.compile failed ({type(e).__name__}); training eagerly")
+                self.log(f"torch.compile failed ({type(e).__name__}: {e}); {self.doing} eagerly")
         return self.eager(*args)
 
 
