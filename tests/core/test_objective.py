@@ -143,3 +143,20 @@ def test_bernoulli_log_prob_stays_fp32_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = BernoulliLikelihood().log_prob(x, logits)
     assert got.dtype == torch.float32 and torch.allclose(got, ref, atol=1e-3)
+
+
+def test_bernoulli_log_prob_is_the_same_for_one_x_per_row_and_for_k_samples():
+    """Two code paths (fused BCE per row, one reduction over k samples) give the torch value."""
+    from vaekit.core import BernoulliLikelihood
+
+    torch.manual_seed(0)
+    x = torch.bernoulli(torch.rand(5, 1, 4, 4))
+    logits = (torch.randn(3, 5, 1, 4, 4) * 3).requires_grad_()
+    lik = BernoulliLikelihood(event_dims=3)
+    ref = torch.distributions.Bernoulli(logits=logits).log_prob(x.expand_as(logits)).flatten(2).sum(-1)
+    k_samples = lik.log_prob(x, logits)
+    per_row = torch.stack([lik.log_prob(x, logits[i]) for i in range(3)])
+    assert torch.allclose(k_samples, ref, atol=1e-5) and torch.allclose(per_row, ref, atol=1e-5)
+    g1, = torch.autograd.grad(k_samples.sum(), logits)
+    g2, = torch.autograd.grad(per_row.sum(), logits)
+    assert torch.allclose(g1, g2, atol=1e-6)

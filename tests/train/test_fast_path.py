@@ -49,3 +49,22 @@ def test_bf16_autocast_trains_to_the_same_quality(small_config):
 def test_fused_adam_is_used_on_cpu(small_config):
     t = make_trainer(small_config, None)
     assert t.optimizer.defaults.get("fused") is True
+
+
+def test_compiled_step_compiles_the_binarization_threshold(small_config):
+    small_config.data.binarize = "dynamic"
+    small_config.train.compile = True
+    t = make_trainer(small_config, None)
+    assert t.apply_transform is not None
+    seen = []
+    apply = t.apply_transform.eager
+    t.apply_transform.eager = lambda x, noise: seen.append(apply(x, noise)) or seen[-1]
+    t.apply_transform.fn = None  # the eager twin records what the compiled one would compute
+    t.fit()
+    assert seen and all(set(b.unique().tolist()) <= {0.0, 1.0} for b in seen)
+
+
+def test_eager_step_binarizes_without_a_compiled_transform(small_config):
+    small_config.data.binarize = "dynamic"
+    t = make_trainer(small_config, None)
+    assert t.apply_transform is None and t.fit().epochs == 3

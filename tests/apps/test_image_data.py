@@ -1,0 +1,38 @@
+"""Dynamic binarization: the right probabilities, NaN kept, and one draw for eager and compiled steps."""
+
+import torch
+
+from vaekit.apps.image_data import dynamic_binarize
+
+
+def test_pixels_are_one_with_their_grey_level_as_probability():
+    levels = torch.tensor([0.0, 1 / 255, 0.3, 0.5, 254 / 255, 1.0])
+    x = levels.repeat(200_000, 1)
+    b = dynamic_binarize(x, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
+    freq = b.mean(0)
+    # 200k draws a level: 5 standard errors is < 0.0056; the 16-bit draw is exact to 2^-16
+    assert torch.allclose(freq, levels, atol=0.0056)
+    assert freq[0] == 0 and freq[-1] == 1  # black stays black, white stays white
+
+
+def test_the_same_seed_gives_the_same_images_and_shape_is_kept():
+    x = torch.rand(7, 1, 5, 3)
+    a = dynamic_binarize(x, torch.Generator().manual_seed(3))
+    b = dynamic_binarize(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, b)
+
+
+def test_split_draw_and_apply_match_the_one_call():
+    x = torch.rand(9, 13)  # 117 pixels: not a multiple of the 4 pixels a 64-bit word covers
+    noise = dynamic_binarize.noise(x, torch.Generator().manual_seed(5))
+    assert noise.shape == x.shape and noise.dtype == torch.int16
+    assert torch.equal(dynamic_binarize.apply(x, noise), dynamic_binarize(x, torch.Generator().manual_seed(5)))
+
+
+def test_nan_pixels_stay_nan_for_the_trainer_guard():
+    x = torch.full((4, 6), 0.5)
+    x[2, 3] = float("nan")
+    g = torch.Generator().manual_seed(0)
+    for b in (dynamic_binarize(x, g), dynamic_binarize.apply(x, dynamic_binarize.noise(x, g))):
+        assert torch.isnan(b[2, 3]) and torch.isnan(b).sum() == 1
