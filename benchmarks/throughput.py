@@ -46,16 +46,20 @@ def mnist_like(n: int) -> torch.Tensor:
         return torch.rand(n, 1, 28, 28)
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 10, device: str = "cpu") -> float:
-    a = torch.randn(size, size, dtype=dtype, device=device)
-    b = torch.randn(size, size, dtype=dtype, device=device)
+def matmul_peak(dtype: torch.dtype, size: int = 2048, reps: int = 10, device: str = "cpu",
+                shape: tuple[int, int, int] | None = None) -> float:
+    """FLOP/s of a square ``size`` matmul, or of an (m, k) @ (k, n) ``shape``."""
+    m, k, n = shape or (size, size, size)
+    reps = reps if shape is None else reps * 20
+    a = torch.randn(m, k, dtype=dtype, device=device)
+    b = torch.randn(k, n, dtype=dtype, device=device)
     a @ b
     _sync(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
     _sync(device)
-    return 2 * size**3 * reps / (time.perf_counter() - t)
+    return 2 * m * k * n * reps / (time.perf_counter() - t)
 
 
 def _sync(device: str) -> None:
@@ -83,15 +87,20 @@ def vaekit_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool, 
 
 
 def nll_delta(x: torch.Tensor, test: torch.Tensor, epochs: int, fast_batch: int, fast_lr: float, k: int) -> dict:
-    """Test IW-NLL after the same number of epochs with the default and the fast settings."""
+    """Test IW-NLL after the same number of epochs with the default settings, the fast
+    settings, and fp32 eager at the fast settings' batch and lr: ``delta`` is fast minus
+    default (batch size and precision together), ``delta_same_batch`` fast minus fp32 at
+    the same batch (what compile + bf16 alone cost)."""
     from vaekit.metrics.likelihood import iw_nll
 
     out = {}
-    for name, batch, lr, fast in (("default", 128, 1e-3, False), ("fast", fast_batch, fast_lr, True)):
+    for name, batch, lr, fast in (("default", 128, 1e-3, False), ("fast", fast_batch, fast_lr, True),
+                                  ("fp32_fast_batch", fast_batch, fast_lr, False)):
         model, _ = vaekit_train(x, epochs, batch, lr, fast)
         out[name] = float(iw_nll(model, Tensors(test), k=k, chunk=100, batch_size=50).mean())
         print(f"{name}: test NLL {out[name]:.3f} after {epochs} epochs", flush=True)
     out["delta"] = out["fast"] - out["default"]
+    out["delta_same_batch"] = out["fast"] - out["fp32_fast_batch"]
     return out
 
 
@@ -150,17 +159,22 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--fast-batch", type=int, default=1024)
+    p.add_argument("--fast-lr", type=float, default=4e-3, help="chosen on held-out training images "
+                   "(benchmarks/results/fast_settings_val.md), never on the test set")
     p.add_argument("--device", default="cpu", help="cpu or cuda: the GPU variant is the same script")
     p.add_argument("--nll-epochs", type=int, default=30, help="epochs of the fp32-vs-fast quality check (0: skip)")
     p.add_argument("--nll-k", type=int, default=1000, help="importance samples of that check")
     args = p.parse_args()
     x = mnist_like(args.n)
-    fast_lr = 1e-3 * (args.fast_batch / 128) ** 0.5  # square-root scaling with the batch
+    fast_lr = args.fast_lr
     runs: dict[str, list[float]] = {"vaekit_default": [], "vaekit_fast": [], "pythae": []}
-    peaks: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    peaks: dict[str, list[float]] = {"fp32": [], "bf16": [], "bf16_model_shape": []}
     for rep in range(args.reps):
         peaks["fp32"].append(matmul_peak(torch.float32, device=args.device))
         peaks["bf16"].append(matmul_peak(torch.bfloat16, device=args.device))
+        # the model's largest layer at the fast batch: what small matmuls reach on this machine
+        peaks["bf16_model_shape"].append(matmul_peak(torch.bfloat16, device=args.device,
+                                                     shape=(args.fast_batch, 784, HIDDEN)))
         runs["vaekit_default"].append(vaekit_sps(x, args.epochs, 128, 1e-3, False, args.device))
         runs["vaekit_fast"].append(vaekit_sps(x, args.epochs, args.fast_batch, fast_lr, True, args.device))
         runs["pythae"].append(pythae_sps(x, args.epochs, 128, 1e-3, args.device))
@@ -187,7 +201,10 @@ def main() -> None:
         "fp32_roofline_sps": round(roof["fp32"]),
         "bf16_roofline_sps": round(roof["bf16"]),
         "fast_fraction_of_bf16_roofline": round(med["vaekit_fast"] / roof["bf16"], 3),
+        "bf16_model_shape_gflops": round(peak["bf16_model_shape"] / 1e9, 1),
+        "fast_fraction_of_bf16_model_shape_roofline": round(med["vaekit_fast"] / roof["bf16_model_shape"], 3),
         "fast_nll_delta_nats": None if quality is None else round(quality["delta"], 3),
+        "fast_nll_delta_same_batch_nats": None if quality is None else round(quality["delta_same_batch"], 3),
         "nll_check": quality,
         "samples": runs,
     }
@@ -201,10 +218,14 @@ def main() -> None:
         f"| Pythae 0.1.2 | VAE + TrainingPipeline, batch 128 | {metrics['pythae_sps']} | 1.00x |",
         f"| roofline | fp32 matmul {metrics['fp32_matmul_gflops']} GFLOP/s | {metrics['fp32_roofline_sps']} | |",
         f"| roofline | bf16 matmul {metrics['bf16_matmul_gflops']} GFLOP/s | {metrics['bf16_roofline_sps']} | |",
-    ]) + ("" if quality is None else
+        f"| roofline at the model's shape | bf16 {args.fast_batch}x784 @ 784x{HIDDEN}: "
+        f"{metrics['bf16_model_shape_gflops']} GFLOP/s | {round(roof['bf16_model_shape'])} | |",
+    ]) + (f"\n\nFast path: {metrics['fast_fraction_of_bf16_roofline']:.0%} of the bf16 roofline, "
+          f"{metrics['fast_fraction_of_bf16_model_shape_roofline']:.0%} of the roofline at the model's own matmul shape.") + ("" if quality is None else
            f"\n\nQuality check, {args.nll_epochs} epochs on 54,000 MNIST images each, test NLL (k={args.nll_k}, "
            f"10,000 images): fp32 default {quality['default']:.2f}, fast {quality['fast']:.2f} nats "
-           f"(delta {quality['delta']:+.2f}).") + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
+           f"(delta {quality['delta']:+.2f}); fp32 eager at the fast batch and lr "
+           f"{quality['fp32_fast_batch']:.2f} (fast minus it: {quality['delta_same_batch']:+.2f}).") + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
     write_results("throughput", payload, md)
     print(md)
 

@@ -3,11 +3,13 @@ vaekit's fast settings and Pythae's pipeline, same 784-400-20 networks.
 
 Each system trains one epoch at a time; after each epoch the test -ELBO (10,000 test
 images binarized once with a fixed seed, one z sample per image, fixed seed) is measured
-outside the clock. The time reported is training time only, until the first epoch whose
-test -ELBO is at or below the target. The fast settings count only because they reach
-the same target.
+outside the clock. The time reported is training time only (compilation included), until
+the first epoch whose test -ELBO is at or below the target. The fast settings count only
+because they reach the same target. Several targets are read off the same curves: the
+first is the headline one (100 nats, which Pythae's pipeline, trained on images binarized
+once, never reaches: it overfits near 103); the second is one that every system reaches.
 
-    VAEKIT_DATA_DIR=../shared/data python benchmarks/time_to_quality.py --target 100
+    VAEKIT_DATA_DIR=../shared/data python benchmarks/time_to_quality.py --target 100 104
 """
 
 from __future__ import annotations
@@ -38,76 +40,112 @@ def neg_elbo(fn, x: torch.Tensor) -> float:
         return float(np.mean([fn(x[i : i + 1000]) for i in range(0, len(x), 1000)]))
 
 
-def vaekit_time(train_x, test_x, target, max_epochs, batch, lr, fast) -> dict:
+def _reached(target: float, curve: list[float], clock: list[float]) -> dict:
+    """Training seconds and epochs until the first epoch at or below ``target`` (None: never)."""
+    for epoch, (value, seconds) in enumerate(zip(curve, clock), start=1):
+        if value <= target:
+            return {"seconds": round(seconds, 2), "epochs": epoch, "test_neg_elbo": value}
+    return {"seconds": None, "epochs": len(curve), "test_neg_elbo": curve[-1] if curve else None}
+
+
+def _run(train_one_epoch, score, targets: list[float], max_epochs: int) -> dict:
+    """Train epoch by epoch (clocked) and score after each (not clocked), until every target
+    is reached or ``max_epochs``; the seconds to each target come from the curve."""
+    clock, curve, seconds = [], [], 0.0
+    for _ in range(max_epochs):
+        t = time.perf_counter()
+        train_one_epoch()
+        seconds += time.perf_counter() - t
+        clock.append(round(seconds, 2))
+        curve.append(round(score(), 3))
+        if curve[-1] <= min(targets):
+            break
+    return {"targets": {f"{t:g}": _reached(t, curve, clock) for t in targets}, "curve": curve, "clock": clock}
+
+
+def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast) -> dict:
     cfg = build_config({"model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
                         "train": {"epochs": 1, "batch_size": batch, "lr": lr, "patience": None, "fast": fast}})
     torch.manual_seed(0)
     model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
     trainer = Trainer(model, cfg.train, Tensors(train_x), None, None, dynamic_binarize, progress=False)
-    seconds, curve = 0.0, []
-    for epoch in range(1, max_epochs + 1):
-        trainer.config.epochs = epoch
-        t = time.perf_counter()
+
+    def one_epoch():
         trainer.fit()
-        seconds += time.perf_counter() - t
-        value = neg_elbo(lambda xb: float(-model.elbo(xb).elbo.mean()), test_x)
-        curve.append(round(value, 3))
-        if value <= target:
-            return {"seconds": round(seconds, 2), "epochs": epoch, "test_neg_elbo": value, "curve": curve}
-    return {"seconds": None, "epochs": max_epochs, "test_neg_elbo": curve[-1], "curve": curve}
+        trainer.config.epochs += 1
+
+    return _run(one_epoch, lambda: neg_elbo(lambda xb: float(-model.elbo(xb).elbo.mean()), test_x), targets,
+                max_epochs)
 
 
-def pythae_time(train_x, test_x, target, max_epochs, batch, lr) -> dict:
+def pythae_time(train_x, test_x, targets, max_epochs, batch, lr) -> dict:
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
 
     torch.manual_seed(0)
     model = pythae_vae()
     data = torch.bernoulli(train_x)  # Pythae binarizes nothing itself: once, up front
-    seconds, curve = 0.0, []
     with tempfile.TemporaryDirectory() as out:
-        for epoch in range(1, max_epochs + 1):
+        def one_epoch():
             tc = BaseTrainerConfig(output_dir=out, num_epochs=1, learning_rate=lr, per_device_train_batch_size=batch,
                                    no_cuda=True)
-            pipe = TrainingPipeline(model=model, training_config=tc)
-            t = time.perf_counter()
-            pipe(train_data=data, eval_data=None)
-            seconds += time.perf_counter() - t
+            TrainingPipeline(model=model, training_config=tc)(train_data=data, eval_data=None)
             model.eval()
-            value = neg_elbo(lambda xb: float(model({"data": xb}).loss), test_x)
-            curve.append(round(value, 3))
-            if value <= target:
-                return {"seconds": round(seconds, 2), "epochs": epoch, "test_neg_elbo": value, "curve": curve}
-    return {"seconds": None, "epochs": max_epochs, "test_neg_elbo": curve[-1], "curve": curve}
+
+        return _run(one_epoch, lambda: neg_elbo(lambda xb: float(model({"data": xb}).loss), test_x), targets,
+                    max_epochs)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", type=float, default=100.0, help="test -ELBO to reach, nats")
-    p.add_argument("--max-epochs", type=int, default=40)
+    p.add_argument("--target", type=float, nargs="+", default=[100.0, 104.0],
+                   help="test -ELBO values to reach, nats; the first is the headline target")
+    p.add_argument("--max-epochs", type=int, default=60)
     p.add_argument("--fast-batch", type=int, default=1024)
+    p.add_argument("--fast-lr", type=float, default=4e-3, help="chosen on held-out training images "
+                   "(benchmarks/results/fast_settings_val.md), never on the test set")
     args = p.parse_args()
     x, _, tx, _ = load_raw(DataConfig(name="mnist"))
     train_x = torch.from_numpy(x)
     test_x = torch.from_numpy((np.random.default_rng(1234).random(tx.shape, dtype=np.float32) < tx).astype(np.float32))
-    fast_lr = 1e-3 * (args.fast_batch / 128) ** 0.5
+    targets = args.target
     results = {
-        "vaekit_default": vaekit_time(train_x, test_x, args.target, args.max_epochs, 128, 1e-3, False),
-        "vaekit_fast": vaekit_time(train_x, test_x, args.target, args.max_epochs, args.fast_batch, fast_lr, True),
-        "pythae": pythae_time(train_x, test_x, args.target, args.max_epochs, 128, 1e-3),
+        "vaekit_default": vaekit_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3, False),
+        "vaekit_fast": vaekit_time(train_x, test_x, targets, args.max_epochs, args.fast_batch, args.fast_lr, True),
+        "pythae": pythae_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3),
     }
     for k, v in results.items():
-        print(k, v, flush=True)
-    best = min((v["seconds"] for k, v in results.items() if k.startswith("vaekit") and v["seconds"]), default=None)
-    metrics = {"vaekit_seconds": best, "vaekit_default_seconds": results["vaekit_default"]["seconds"],
-               "vaekit_fast_seconds": results["vaekit_fast"]["seconds"], "pythae_seconds": results["pythae"]["seconds"],
-               "target_test_elbo": -args.target, "runs": results}
+        print(k, v["targets"], flush=True)
+    by_target = {}
+    for t in targets:
+        key = f"{t:g}"
+        secs = {k: v["targets"][key]["seconds"] for k, v in results.items()}
+        best = min((v for k, v in secs.items() if k.startswith("vaekit") and v), default=None)
+        by_target[key] = {"vaekit_seconds": best, "pythae_seconds": secs["pythae"],
+                          "ratio": None if best is None or secs["pythae"] is None else round(best / secs["pythae"], 3),
+                          "pythae_not_reached_after_seconds": results["pythae"]["clock"][-1]
+                          if secs["pythae"] is None else None}
+    head = by_target[f"{targets[0]:g}"]
+    metrics = {"vaekit_seconds": head["vaekit_seconds"], "pythae_seconds": head["pythae_seconds"],
+               "target_test_elbo": -targets[0], "by_target": by_target, "runs": results}
     payload = {"benchmark": "time_to_quality", "date": now(), "machine": machine(), "versions": versions("pythae"),
-               "command": " ".join(sys.argv), "config": vars(args) | {"fast_lr": fast_lr}, "metrics": metrics}
-    rows = [f"| {k} | {v['seconds'] if v['seconds'] is not None else 'not reached'} | {v['epochs']} | "
-            f"{v['test_neg_elbo']:.2f} |" for k, v in results.items()]
-    md = ("| system | seconds to test -ELBO <= %.0f | epochs | test -ELBO then |\n|---|---|---|---|\n" % args.target
-          + "\n".join(rows) + f"\n\n{payload['machine']['cpu']}, torch {payload['versions']['torch']}; {payload['date']}.\n")
+               "command": " ".join(sys.argv), "config": vars(args), "metrics": metrics}
+    lines = ["| system | " + " | ".join(f"seconds (epochs) to test -ELBO <= {t:g}" for t in targets)
+             + " | last test -ELBO | epochs run |", "|---|" + "---|" * (len(targets) + 2)]
+    for k, v in results.items():
+        cells = [f"{r['seconds']} ({r['epochs']})" if r["seconds"] is not None else f"not reached in {r['epochs']}"
+                 for r in (v["targets"][f"{t:g}"] for t in targets)]
+        lines.append(f"| {k} | " + " | ".join(cells) + f" | {v['curve'][-1]:.2f} | {len(v['curve'])} |")
+    lines += ["", "| target | best vaekit s | Pythae s | ratio (goal <= 0.333) |", "|---|---|---|---|"]
+    for key, b in by_target.items():
+        pythae = b["pythae_seconds"] if b["pythae_seconds"] is not None else (
+            f"not reached in {b['pythae_not_reached_after_seconds']} s")
+        ratio = b["ratio"] if b["ratio"] is not None else (
+            f"< {b['vaekit_seconds'] / b['pythae_not_reached_after_seconds']:.3f}" if b["vaekit_seconds"] else "n/a")
+        lines.append(f"| {key} | {b['vaekit_seconds']} | {pythae} | {ratio} |")
+    md = "\n".join(lines) + (f"\n\nvaekit fast: compile + bf16, batch {args.fast_batch}, lr {args.fast_lr:g}; the "
+                             f"compile time is inside its first epoch. {payload['machine']['cpu']}, torch "
+                             f"{payload['versions']['torch']}; {payload['date']}.\n")
     write_results("time_to_quality", payload, md)
     print(md)
 
