@@ -9,7 +9,7 @@ a larger lr.
 
     VAEKIT_DATA_DIR=../shared/data python benchmarks/fast_nll_gap.py --epochs 10
 
-``--setting fast,1024,4e-3`` (repeatable; ``fp32`` / ``bf16`` / ``fast`` = compile + bf16)
+``--setting fast,1024,4e-3[,0.95]`` (repeatable, an optional per-epoch lr decay last; ``fp32`` / ``bf16`` / ``fast`` = compile + bf16)
 scores other settings, and ``--eval-on val`` scores them on the 6,000 training images
 held out of training (the last 6,000), so that fast settings can be chosen without the
 test set.
@@ -34,18 +34,20 @@ from vaekit.metrics.likelihood import iw_nll  # noqa: E402
 from vaekit.train import Tensors, Trainer  # noqa: E402
 
 SETTINGS = [
-    ("fp32, batch 128, lr 1e-3 (default)", 128, 1e-3, "fp32"),
-    ("fp32, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "fp32"),
-    ("bf16, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "bf16"),
-    ("fp32, batch 1024, lr 5e-3", 1024, 5e-3, "fp32"),
+    ("fp32, batch 128, lr 1e-3 (default)", 128, 1e-3, "fp32", 1.0),
+    ("fp32, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "fp32", 1.0),
+    ("bf16, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "bf16", 1.0),
+    ("fp32, batch 1024, lr 5e-3", 1024, 5e-3, "fp32", 1.0),
 ]
 
 
-def _setting(text: str) -> tuple[str, int, float, str]:
-    precision, batch, lr = text.split(",")
+def _setting(text: str) -> tuple[str, int, float, str, float]:
+    precision, batch, lr, *decay = text.split(",")
     if precision not in ("fp32", "bf16", "fast"):
         raise SystemExit(f"--setting {text!r}: precision must be fp32, bf16 or fast")
-    return f"{precision}, batch {batch}, lr {lr}", int(batch), float(lr), precision
+    decay = float(decay[0]) if decay else 1.0
+    name = f"{precision}, batch {batch}, lr {lr}" + (f", lr x{decay:g} an epoch" if decay != 1.0 else "")
+    return name, int(batch), float(lr), precision, decay
 
 
 def main() -> None:
@@ -54,8 +56,9 @@ def main() -> None:
     p.add_argument("--test-images", type=int, default=2000)
     p.add_argument("--k", type=int, default=200)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--setting", action="append", default=None, metavar="PRECISION,BATCH,LR",
-                   help="a setting to score (repeatable); PRECISION is fp32, bf16 or fast (compile + bf16)")
+    p.add_argument("--setting", action="append", default=None, metavar="PRECISION,BATCH,LR[,DECAY]",
+                   help="a setting to score (repeatable); PRECISION is fp32, bf16 or fast (compile + bf16); "
+                        "DECAY multiplies the lr after each epoch")
     p.add_argument("--eval-on", choices=["test", "val"], default="test")
     p.add_argument("--name", default="fast_nll_gap", help="results file name")
     args = p.parse_args()
@@ -67,10 +70,10 @@ def main() -> None:
     scored = test_x if args.eval_on == "test" else train_x[54000:]
     test = torch.bernoulli(torch.from_numpy(scored[: args.test_images]), generator=torch.Generator().manual_seed(0))
     rows = []
-    for name, batch, lr, precision in settings:
+    for name, batch, lr, precision, decay in settings:
         fast = precision == "fast"
         cfg = build_config({"model": {"architecture": "mlp", "latent_dim": 20, "hidden": [400]},
-                            "train": {"epochs": args.epochs, "batch_size": batch, "lr": lr, "patience": None,
+                            "train": {"epochs": args.epochs, "batch_size": batch, "lr": lr, "lr_decay": decay, "patience": None,
                                       "precision": "fp32" if fast else precision, "fast": fast}})
         torch.manual_seed(0)
         model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
