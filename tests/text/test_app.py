@@ -6,6 +6,8 @@ import random
 import pytest
 
 from vaekit.cli import main
+from vaekit.metrics.elbo import elbo_pass
+from vaekit.text.app import load_run, load_text_data
 
 TINY = ["--set", "model.hidden=32", "--set", "model.embedding_dim=16", "--set", "model.latent_dim=4",
         "--set", "data.min_count=1", "--set", "train.batch_size=32", "--no-progress"]
@@ -59,8 +61,12 @@ def test_evaluate_reports_the_text_metrics(run, capsys):
     result = json.loads((run / "evaluation.json").read_text())
     assert {"nll", "ppl", "kl", "mutual_info", "active_units"} <= set(result)
     assert result["nll"] > 0 and result["ppl"] > 1 and result["iw_samples"] == 10
-    # the IW bound is at least as tight as the ELBO
-    assert result["nll"] <= -result["elbo"] + 1e-3
+    # the IW bound is at least as tight as the ELBO, in expectation: one-sample ELBOs of
+    # ~20 test sentences scatter by ~0.13 nats, so compare with their mean over 20 seeds
+    model, config, vocab = load_run(run)
+    test = load_text_data(config, vocab, log=lambda m: None).test
+    mean_neg_elbo = sum(-elbo_pass(model, test, seed=s).elbo for s in range(20)) / 20
+    assert result["nll"] <= mean_neg_elbo + 1e-3
 
 
 def test_resume_continues_a_text_run(run, tmp_path):

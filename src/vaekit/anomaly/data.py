@@ -56,7 +56,8 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError, EOFError,
-            zipfile.BadZipFile) as e:  # EOFError: an .npz member cut short
+            zipfile.BadZipFile, NotImplementedError) as e:  # EOFError: an .npz member cut short;
+        # NotImplementedError: zipfile on a member of an unknown zip version or compression
         raise DataError(f"{path}: cannot read the table ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if df.shape[0] == 0:
         raise DataError(f"{path}: the table has no rows")

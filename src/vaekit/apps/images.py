@@ -23,7 +23,8 @@ from vaekit.config import RunConfig
 from vaekit.core import VAE
 from vaekit.data.images import read_images
 from vaekit.errors import DataError, VaekitError
-from vaekit.metrics.latent import active_units, collapse_warning, mutual_information
+from vaekit.metrics.elbo import elbo_pass
+from vaekit.metrics.latent import collapse_warning
 from vaekit.metrics.likelihood import bits_per_dim, iw_nll
 from vaekit.io import read_config
 from vaekit.train import Tensors, Trainer
@@ -150,37 +151,22 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
     model, config, data = load_run(run_dir)
     test = data.test if n_test is None else Tensors(data.test.x[:n_test], None if data.test.y is None else data.test.y[:n_test])
     k = iw_samples or config.eval.iw_samples
-    torch.manual_seed(0)
-    elbo_sum = rec_sum = kl_sum = 0.0
-    kl_dims, means, mis = 0.0, [], []
-    for i in range(0, len(test), 500):
-        x, y = test.batch(torch.arange(i, min(i + 500, len(test))))
-        with torch.no_grad():
-            out = model.elbo(x, 1.0, y)
-        elbo_sum += float(out.elbo.sum())
-        rec_sum += float(out.reconstruction.sum())
-        kl_sum += float(out.kl.sum())
-        kl_dims = kl_dims + out.kl_per_dim * x.shape[0]
-        means.append(out.posterior.mean)
-        mis.append(mutual_information(out.posterior) * x.shape[0])
-    n = len(test)
+    elbo = elbo_pass(model, test, batch_size=500)
     nll = iw_nll(model, test, k=k, chunk=config.eval.iw_chunk, batch_size=50, on_batch=progress)
-    kl_per_dim = kl_dims / n
-    au = active_units(torch.cat(means))
-    n_dims = math.prod(data.shape)
+    au = elbo.active_units
     result = {
-        "n_test": n,
-        "test_elbo": elbo_sum / n,
-        "reconstruction": rec_sum / n,
-        "kl": kl_sum / n,
+        "n_test": elbo.n,
+        "test_elbo": elbo.elbo,
+        "reconstruction": elbo.reconstruction,
+        "kl": elbo.kl,
         "iw_nll": float(nll.mean()),
         "iw_samples": k,
-        "bits_per_dim": bits_per_dim(float(nll.mean()), n_dims),
+        "bits_per_dim": bits_per_dim(float(nll.mean()), math.prod(data.shape)),
         "active_units": au,
         "latent_dim": model.latent_dim,
-        "mutual_information": sum(mis) / n,
-        "kl_per_dim": [round(float(v), 5) for v in kl_per_dim],
-        "collapse_warning": collapse_warning(kl_per_dim, au),
+        "mutual_information": elbo.mutual_information(),
+        "kl_per_dim": [round(float(v), 5) for v in elbo.kl_per_dim],
+        "collapse_warning": collapse_warning(elbo.kl_per_dim, au),
     }
     result.update(_sample_quality(model, data, config, run_dir))
     atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=2))

@@ -23,6 +23,7 @@ import torch
 from vaekit import runs
 from vaekit.errors import DataError
 from vaekit.io import is_run_of_kind, read_config, run_settings
+from vaekit.metrics.elbo import elbo_pass
 from vaekit.molecules.config import MoleculeConfig
 from vaekit.molecules.data import (
     clean,
@@ -299,24 +300,10 @@ def training_set(config: MoleculeConfig) -> set[str]:
     return canon
 
 
-@torch.no_grad()
 def test_elbo(model: MoleculeModel, data: SequenceTensors, batch: int = 500) -> dict:
-    from vaekit.metrics.latent import active_units
-
-    vae = model.vae
-    elbo = kl = 0.0
-    means = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        for i in range(0, len(data), batch):
-            x, _ = data.batch(torch.arange(i, min(i + batch, len(data))))
-            out = vae.elbo(x)
-            elbo += float(out.elbo.sum())
-            kl += float(out.kl.sum())
-            means.append(out.posterior.mean)
-    n = len(data)
-    return {"test_neg_elbo": -elbo / n, "kl": kl / n, "active_units": int(active_units(torch.cat(means))),
-            "latent_dim": vae.latent_dim, "test_molecules": n}
+    stats = elbo_pass(model.vae, data, batch)
+    return {"test_neg_elbo": -stats.elbo, "kl": stats.kl, "active_units": stats.active_units,
+            "latent_dim": model.vae.latent_dim, "test_molecules": stats.n}
 
 
 @torch.no_grad()

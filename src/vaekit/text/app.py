@@ -20,10 +20,10 @@ from typing import Callable
 import torch
 
 from vaekit import runs
-from vaekit.core import VAE, DiagGaussian
+from vaekit.core import VAE
 from vaekit.errors import DataError
 from vaekit.io import is_run_of_kind, read_config, run_settings
-from vaekit.metrics.latent import active_units, mutual_information
+from vaekit.metrics.elbo import elbo_pass
 from vaekit.metrics.likelihood import iw_nll
 from vaekit.text.config import TextConfig
 from vaekit.text.data import SequenceTensors, by_length, encode, ptb_files, read_sentences
@@ -123,34 +123,20 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
     k = iw_samples or config.eval.iw_samples
     use_z = model.decoder.use_z
     tokens = int((rows != PAD_ID).sum())
-    kl = elbo = 0.0
-    mus = []
-    for i in range(0, len(rows), config.eval.batch_size):
-        x, _ = subset.batch(torch.arange(i, min(i + config.eval.batch_size, len(rows))))
-        out = model.elbo(x)
-        kl += float(out.kl.sum())
-        elbo += float(out.elbo.sum())
-        mus.append(out.posterior)
+    stats = elbo_pass(model, subset, config.eval.batch_size)
     if use_z:
         nll = iw_nll(model, subset, k=k, chunk=min(k, config.eval.iw_chunk), batch_size=config.eval.batch_size,
                      on_batch=progress)
         total = float(nll.sum())
     else:  # the language model: log p(x) exactly, z is not used
-        total = -elbo - kl
-    n = len(rows)
-    q_mean = torch.cat([q.mean for q in mus]).cpu()
-    q_log_var = torch.cat([q.log_var for q in mus]).cpu()
+        total = -(stats.elbo + stats.kl) * stats.n
     model.cpu()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        # I(x; z) per block of 500 sentences, averaged (as He et al. 2019 do per batch)
-        blocks = [(q_mean[i : i + 500], q_log_var[i : i + 500]) for i in range(0, n, 500)]
-        mi = sum(mutual_information(DiagGaussian(m, v)) * len(m) for m, v in blocks) / n if use_z else 0.0
+    n = stats.n
     result = {
         "split": split, "sentences": n, "target_tokens": tokens, "iw_samples": k if use_z else None,
-        "nll": total / n, "ppl": math.exp(total / tokens), "elbo": elbo / n, "kl": kl / n,
-        "mutual_info": float(mi),
-        "active_units": int(active_units(q_mean)) if use_z else 0,
+        "nll": total / n, "ppl": math.exp(total / tokens), "elbo": stats.elbo, "kl": stats.kl,
+        "mutual_info": stats.mutual_information() if use_z else 0.0,
+        "active_units": stats.active_units if use_z else 0,
         "latent_dim": model.latent_dim, "uses_z": use_z,
     }
     if write:

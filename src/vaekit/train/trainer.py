@@ -27,7 +27,8 @@ from torch import Tensor
 from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
 from vaekit.errors import ConfigError, DataError, NonFiniteError, RunDirError, TrainingInterrupted
-from vaekit.metrics.latent import active_units, collapse_warning
+from vaekit.metrics.elbo import elbo_pass
+from vaekit.metrics.latent import collapse_warning
 from vaekit.train.acceleration import Compiled, autocast_dtype, fused_adam_ok, pick_device
 from vaekit.train.console import InterruptFlag, progress_bar
 from vaekit.train.distributed import DistContext, all_reduce_sum
@@ -311,7 +312,6 @@ class Trainer:
         self.log(f"skipped batch at step {self.global_step}: non-finite {what} ({self.skipped} skipped)")
 
     # -- validation ------------------------------------------------------------------
-    @torch.no_grad()
     def validate(self, data: Tensors | None = None, batch_size: int = 1000) -> dict:
         """-ELBO (beta = 1), KL per dimension and active units on ``data`` (default: val)."""
         data = data or self.val_data
@@ -319,28 +319,15 @@ class Trainer:
             return {}
         was_training = self.model.training
         self.model.eval()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed + 2)
-            elbo = kl = 0.0
-            kl_dims, means = 0.0, []
-            for i in range(0, len(data), batch_size):
-                x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
-                x, y = x.to(self.device), None if y is None else y.to(self.device)
-                out = self.model.elbo(x, 1.0, y)
-                elbo += float(out.elbo.sum())
-                kl += float(out.kl.sum())
-                kl_dims = kl_dims + out.kl_per_dim * x.shape[0]
-                means.append(out.posterior.mean)
+        result = elbo_pass(self.model, data, batch_size, seed=self.config.seed + 2, device=self.device)
         self.model.train(was_training)
-        n = len(data)
-        kl_per_dim = kl_dims / n
-        au = active_units(torch.cat(means))
+        au = result.active_units
         return {
-            "val_loss": -elbo / n,
-            "val_kl": kl / n,
+            "val_loss": -result.elbo,
+            "val_kl": result.kl,
             "active_units": au,
-            "kl_per_dim": [round(float(v), 5) for v in kl_per_dim],
-            "collapse": collapse_warning(kl_per_dim, au),
+            "kl_per_dim": [round(float(v), 5) for v in result.kl_per_dim],
+            "collapse": collapse_warning(result.kl_per_dim, au),
         }
 
     # -- the loop --------------------------------------------------------------------

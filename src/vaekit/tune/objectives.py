@@ -309,7 +309,13 @@ class EstimatorApplication(Application):
     def prepare(self) -> None:
         self.split()
 
-    def split(self):  # pragma: no cover - abstract
+    def split(self):
+        """The data and their validation split, read once per process (every trial reuses them)."""
+        if self._split is None:
+            self._split = self.read_split()
+        return self._split
+
+    def read_split(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -328,22 +334,20 @@ class Recommend(EstimatorApplication):
     def check(self, params: dict) -> None:
         self.estimator()(**params).check_params()
 
-    def split(self):
-        """The interactions and the validation split, read once per process."""
-        if self._split is None:
-            from vaekit.recommend.cli import load_interactions
-            from vaekit.recommend.splits import strong_generalization_split
+    def read_split(self):
+        """The interactions and the validation split (strong generalization, no test users)."""
+        from vaekit.recommend.cli import load_interactions
+        from vaekit.recommend.splits import strong_generalization_split
 
-            d = self.data
-            min_rating = d.min_rating if d.min_rating is not None or d.name != "ml-100k" else 4.0
-            inter = load_interactions(d.name or d.path, d.user_col, d.item_col, d.rating_col, min_rating,
-                                      d.min_user_items, d.sep)
-            if d.validation_users >= inter.n_users:
-                raise ConfigError(f"recommend preset data: validation_users {d.validation_users} must be below "
-                                  f"the number of users ({inter.n_users})")
-            split = strong_generalization_split(inter.matrix, d.validation_users, seed=d.seed, n_test_users=0)
-            self._split = (inter, split)
-        return self._split
+        d = self.data
+        min_rating = d.min_rating if d.min_rating is not None or d.name != "ml-100k" else 4.0
+        inter = load_interactions(d.name or d.path, d.user_col, d.item_col, d.rating_col, min_rating,
+                                  d.min_user_items, d.sep)
+        if d.validation_users >= inter.n_users:
+            raise ConfigError(f"recommend preset data: validation_users {d.validation_users} must be below "
+                              f"the number of users ({inter.n_users})")
+        split = strong_generalization_split(inter.matrix, d.validation_users, seed=d.seed, n_test_users=0)
+        return inter, split
 
     def run(self, settings, run_dir, report, direction, log, trial_number):
         from vaekit import runs
@@ -396,38 +400,36 @@ class Anomaly(EstimatorApplication):
     def check(self, params: dict) -> None:
         self.estimator()(**params)._check_params()
 
-    def split(self):
-        """Training rows (labels dropped) and the labelled validation rows, read once per process."""
-        if self._split is None:
-            import pandas as pd
-            from sklearn.model_selection import train_test_split
+    def read_split(self):
+        """Training rows (labels dropped) and the labelled validation rows."""
+        import pandas as pd
+        from sklearn.model_selection import train_test_split
 
-            from vaekit.anomaly.data import binary_labels, load_adbench, read_table
+        from vaekit.anomaly.data import binary_labels, load_adbench, read_table
 
-            d = self.data
-            if d.name is not None:
-                X, y = load_adbench(d.name)
-                X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-            else:
-                X, y = read_table(d.path)
-                if d.label_col is not None:
-                    if d.label_col not in X.columns:
-                        raise DataError(f"{d.path}: no label column {d.label_col!r}")
-                    y = X.pop(d.label_col).to_numpy()
-                if y is None:
-                    raise ConfigError(f"anomaly preset data: {d.path} has no labels; name the 'label_col' "
-                                      "(tuning needs labelled validation rows)")
-                y = binary_labels(y, f"{d.path} labels")
-                missing = [c for c in d.ignore if c not in X.columns]
-                if missing:
-                    raise DataError(f"{d.path}: no column(s) {', '.join(missing)} to ignore")
-                X = X.drop(columns=d.ignore)
-            y = np.asarray(y).astype(int)
-            if len(np.unique(y)) < 2:
-                raise DataError("anomaly preset data: the labels hold one class only; ROC-AUC needs both")
-            tr, va = train_test_split(np.arange(len(y)), test_size=d.val_size, stratify=y, random_state=d.seed)
-            self._split = (X.iloc[tr].reset_index(drop=True), X.iloc[va].reset_index(drop=True), y[va])
-        return self._split
+        d = self.data
+        if d.name is not None:
+            X, y = load_adbench(d.name)
+            X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+        else:
+            X, y = read_table(d.path)
+            if d.label_col is not None:
+                if d.label_col not in X.columns:
+                    raise DataError(f"{d.path}: no label column {d.label_col!r}")
+                y = X.pop(d.label_col).to_numpy()
+            if y is None:
+                raise ConfigError(f"anomaly preset data: {d.path} has no labels; name the 'label_col' "
+                                  "(tuning needs labelled validation rows)")
+            y = binary_labels(y, f"{d.path} labels")
+            missing = [c for c in d.ignore if c not in X.columns]
+            if missing:
+                raise DataError(f"{d.path}: no column(s) {', '.join(missing)} to ignore")
+            X = X.drop(columns=d.ignore)
+        y = np.asarray(y).astype(int)
+        if len(np.unique(y)) < 2:
+            raise DataError("anomaly preset data: the labels hold one class only; ROC-AUC needs both")
+        tr, va = train_test_split(np.arange(len(y)), test_size=d.val_size, stratify=y, random_state=d.seed)
+        return X.iloc[tr].reset_index(drop=True), X.iloc[va].reset_index(drop=True), y[va]
 
     def run(self, settings, run_dir, report, direction, log, trial_number):
         from sklearn.metrics import average_precision_score, roc_auc_score
