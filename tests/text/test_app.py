@@ -7,7 +7,8 @@ import pytest
 
 from vaekit.cli import main
 from vaekit.metrics.elbo import elbo_pass
-from vaekit.text.app import load_run, load_text_data
+from vaekit.text.app import load_held_out, load_run
+from vaekit.text.data import SequenceTensors
 
 TINY = ["--set", "model.hidden=32", "--set", "model.embedding_dim=16", "--set", "model.latent_dim=4",
         "--set", "data.min_count=1", "--set", "train.batch_size=32", "--no-progress"]
@@ -64,7 +65,7 @@ def test_evaluate_reports_the_text_metrics(run, capsys):
     # the IW bound is at least as tight as the ELBO, in expectation: one-sample ELBOs of
     # ~20 test sentences scatter by ~0.13 nats, so compare with their mean over 20 seeds
     model, config, vocab = load_run(run)
-    test = load_text_data(config, vocab, log=lambda m: None).test
+    test = SequenceTensors(load_held_out(config, vocab, "test"))
     mean_neg_elbo = sum(-elbo_pass(model, test, seed=s).elbo for s in range(20)) / 20
     assert result["nll"] <= mean_neg_elbo + 1e-3
 
@@ -115,3 +116,15 @@ def test_bad_generation_requests_exit_2(run, capsys, args, message):
 def test_text_preset_needs_a_file(tmp_path, capsys):
     assert main(["train", "text", "--out", str(tmp_path / "o"), *TINY]) == 2
     assert "needs data.path" in capsys.readouterr().err
+
+
+def test_held_out_rows_are_the_split_of_the_full_load(run):
+    """Evaluation reads only its split: the same rows as the split of the whole data load."""
+    import torch
+
+    from vaekit.text.app import load_text_data
+
+    model, config, vocab = load_run(run)
+    full = load_text_data(config, vocab, log=lambda m: None)
+    assert torch.equal(load_held_out(config, vocab, "test"), full.test.x)
+    assert torch.equal(load_held_out(config, vocab, "valid"), full.val.x)

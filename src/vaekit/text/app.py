@@ -42,25 +42,29 @@ class TextData:
     report: dict
 
 
-def load_text_data(config: TextConfig, vocab: Vocabulary | None = None, log: Callable[[str], None] = print) -> TextData:
-    """Sentences -> id rows; the vocabulary is built from the training sentences unless given."""
+def _sentences(config: TextConfig, only: str | None = None) -> tuple[dict[str, list], int | None]:
+    """The sentences of each split ("train", "valid", "test"), or of split ``only``, and the
+    vocabulary size cap. PTB's splits are its three files; a user's file is split with the seed."""
     d = config.data
     if d.name == "ptb":
         files = ptb_files()
-        parts = {k: read_sentences(v) for k, v in files.items()}
-        max_size = None  # Mikolov's PTB has exactly its 10k words (with <unk>): keep them all
-    else:
-        sentences = read_sentences(d.path, d.lowercase)
-        g = torch.Generator().manual_seed(config.train.seed)
-        order = torch.randperm(len(sentences), generator=g).tolist()
-        n_hold = max(1, int(round(d.val_size * len(sentences))))
-        if len(sentences) < 2 * n_hold + 1:
-            raise DataError(f"{d.path}: {len(sentences)} sentences are too few to hold out "
-                            f"{n_hold} for validation and {n_hold} for test")
-        pick = lambda idx: [sentences[i] for i in idx]  # noqa: E731
-        parts = {"valid": pick(order[:n_hold]), "test": pick(order[n_hold : 2 * n_hold]),
-                 "train": pick(order[2 * n_hold :])}
-        max_size = d.vocab_size
+        # Mikolov's PTB has exactly its 10k words (with <unk>): no cap, keep them all
+        return {k: read_sentences(v) for k, v in files.items() if only in (None, k)}, None
+    sentences = read_sentences(d.path, d.lowercase)
+    g = torch.Generator().manual_seed(config.train.seed)
+    order = torch.randperm(len(sentences), generator=g).tolist()
+    n_hold = max(1, int(round(d.val_size * len(sentences))))
+    if len(sentences) < 2 * n_hold + 1:
+        raise DataError(f"{d.path}: {len(sentences)} sentences are too few to hold out "
+                        f"{n_hold} for validation and {n_hold} for test")
+    picks = {"valid": order[:n_hold], "test": order[n_hold : 2 * n_hold], "train": order[2 * n_hold :]}
+    return {k: [sentences[i] for i in idx] for k, idx in picks.items() if only in (None, k)}, d.vocab_size
+
+
+def load_text_data(config: TextConfig, vocab: Vocabulary | None = None, log: Callable[[str], None] = print) -> TextData:
+    """Sentences -> id rows; the vocabulary is built from the training sentences unless given."""
+    d = config.data
+    parts, max_size = _sentences(config)
     if d.limit:
         parts["train"] = parts["train"][: d.limit]
     if vocab is None:
@@ -72,6 +76,13 @@ def load_text_data(config: TextConfig, vocab: Vocabulary | None = None, log: Cal
             f"{d.max_len} words were truncated")
     return TextData(SequenceTensors(enc["train"].rows), SequenceTensors(by_length(enc["valid"].rows)),
                     SequenceTensors(by_length(enc["test"].rows)), vocab, report)
+
+
+def load_held_out(config: TextConfig, vocab: Vocabulary, split: str) -> torch.Tensor:
+    """The id rows of one held-out split ("valid" or "test"), sorted by length; reads and
+    encodes only what that split needs (for PTB, one file)."""
+    parts, _ = _sentences(config, only=split)
+    return by_length(encode(parts[split], vocab, config.data.max_len, split).rows)
 
 
 def text_run_config(run_dir: str | Path) -> TextConfig:
@@ -111,8 +122,7 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
              progress: Callable[[int], None] | None = None, write: bool = True) -> dict:
     """Test NLL (IW, k samples), perplexity, KL, MI, active units; written to ``evaluation.json``."""
     model, config, vocab = load_run(run_dir)
-    data = load_text_data(config, vocab, log=lambda m: None)
-    rows = (data.test if split == "test" else data.val).x
+    rows = load_held_out(config, vocab, "test" if split == "test" else "valid")
     if n_test:
         rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:n_test]]
         rows = by_length(rows)
