@@ -132,24 +132,47 @@ def pythae_vae():
     return VAE(cfg, encoder=Encoder(), decoder=Decoder())
 
 
-def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, device: str = "cpu") -> float:
+class _StopPythae(Exception):
+    pass
+
+
+def pythae_epochs(data: torch.Tensor, epochs: int, batch: int, lr: float, device: str = "cpu", model=None,
+                  after_epoch=None) -> list[float]:
+    """Train Pythae's VAE with one ``TrainingPipeline`` for ``epochs`` epochs; the seconds of
+    each epoch, from Pythae's own epoch-begin to epoch-end callbacks (its per-run set-up
+    and final save are not counted, its per-epoch work is). ``after_epoch(epoch)`` runs
+    outside the clock after each epoch; returning True stops training."""
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
 
+    seconds: list[float] = []
+
+    class Clock(TrainingCallback):
+        def on_epoch_begin(self, training_config, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, training_config, **kwargs):
+            seconds.append(time.perf_counter() - self.start)
+            if after_epoch is not None and after_epoch(len(seconds)):
+                raise _StopPythae
+
+    model = model if model is not None else pythae_vae()
+    with tempfile.TemporaryDirectory() as out:
+        tc = BaseTrainerConfig(output_dir=out, num_epochs=epochs, learning_rate=lr, per_device_train_batch_size=batch,
+                               per_device_eval_batch_size=batch, no_cuda=not device.startswith("cuda"),
+                               steps_saving=None)
+        try:
+            TrainingPipeline(model=model, training_config=tc)(train_data=data, eval_data=None, callbacks=[Clock()])
+        except _StopPythae:
+            pass
+    return seconds
+
+
+def pythae_sps(x: torch.Tensor, epochs: int, batch: int, lr: float, device: str = "cpu") -> float:
     data = torch.bernoulli(x)  # Pythae has no dynamic binarization: binarize once
     torch.manual_seed(0)
-    model = pythae_vae()
-    times = []
-    with tempfile.TemporaryDirectory() as out:
-        for _ in range(epochs):  # one pipeline per epoch so that each epoch is timed alone
-            tc = BaseTrainerConfig(output_dir=out, num_epochs=1, learning_rate=lr, per_device_train_batch_size=batch,
-                                   per_device_eval_batch_size=batch, no_cuda=not device.startswith("cuda"),
-                                   steps_saving=None)
-            pipe = TrainingPipeline(model=model, training_config=tc)
-            t = time.perf_counter()
-            pipe(train_data=data, eval_data=None)
-            times.append(time.perf_counter() - t)
-            model = pipe.trainer._best_model if hasattr(pipe.trainer, "_best_model") else model
+    times = pythae_epochs(data, epochs, batch, lr, device)
     return len(x) / statistics.median(times[1:] or times)
 
 

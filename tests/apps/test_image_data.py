@@ -36,3 +36,13 @@ def test_nan_pixels_stay_nan_for_the_trainer_guard():
     g = torch.Generator().manual_seed(0)
     for b in (dynamic_binarize(x, g), dynamic_binarize.apply(x, dynamic_binarize.noise(x, g))):
         assert torch.isnan(b[2, 3]) and torch.isnan(b).sum() == 1
+
+
+def test_every_16_bit_draw_gives_the_grey_level_to_within_2_to_the_minus_16():
+    """Exhaustive: over all 65,536 noise values, P(1) - x lies in [0, 2^-16] for every level."""
+    levels = torch.cat([torch.arange(256) / 255, torch.rand(200, generator=torch.Generator().manual_seed(0))])
+    noise = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    b = dynamic_binarize.apply(levels[:, None].expand(-1, len(noise)), noise[None, :].expand(len(levels), -1))
+    error = b.double().mean(1) - levels.double()
+    assert error.min() >= 0 and error.max() <= 2**-16
+    assert b[0].sum() == 0 and b[255].all()  # exactly 0 and 1 at black and white

@@ -52,16 +52,20 @@ def test_fused_adam_is_used_on_cpu(small_config):
 
 
 def test_compiled_step_compiles_the_binarization_threshold(small_config):
+    from vaekit.apps.image_data import dynamic_binarize
+
     small_config.data.binarize = "dynamic"
     small_config.train.compile = True
     t = make_trainer(small_config, None)
     assert t.apply_transform is not None
-    seen = []
-    apply = t.apply_transform.eager
-    t.apply_transform.eager = lambda x, noise: seen.append(apply(x, noise)) or seen[-1]
-    t.apply_transform.fn = None  # the eager twin records what the compiled one would compute
-    t.fit()
-    assert seen and all(set(b.unique().tolist()) <= {0.0, 1.0} for b in seen)
+    x = torch.rand(37, 1, 8, 8)
+    x[3, 0, 2, 2] = float("nan")
+    noise = dynamic_binarize.noise(x, torch.Generator().manual_seed(0))
+    compiled = t.apply_transform(x, noise)  # compiles here (or falls back, reported, to eager)
+    assert torch.equal(compiled.nan_to_num(-1.0), dynamic_binarize.apply(x, noise).nan_to_num(-1.0))
+    assert torch.isnan(compiled[3, 0, 2, 2])
+    result = t.fit()
+    assert result.epochs == 3 and all(torch.isfinite(p).all() for p in t.model.parameters())
 
 
 def test_eager_step_binarizes_without_a_compiled_transform(small_config):

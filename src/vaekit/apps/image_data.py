@@ -60,7 +60,8 @@ class DynamicBinarize:
     @staticmethod
     def _threshold(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         # noise + 32768 is uniform on {0, ..., 65535}: P(noise + 32768 < 65536 x) = x to 2^-16
-        return (noise < x * 65536 - 32768).to(x.dtype)
+        # (in fp32 whatever x's dtype: bf16 could not hold 65536 x - 32768 exactly)
+        return (noise < x.float() * 65536 - 32768).to(x.dtype)
 
     def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The binary image for drawn ``noise``: branch-free, so a compiled step can fuse it."""

@@ -35,7 +35,7 @@ class ElboPass:
 
     def mutual_information(self, block: int = 500, seed: int = 0) -> float:
         """I(x; z) per block of ``block`` examples, averaged (as He et al. 2019 do per batch)."""
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # the moments are on the CPU
             torch.manual_seed(seed)
             total = sum(mutual_information(DiagGaussian(self.means[i : i + block], self.log_vars[i : i + block]))
                         * len(self.means[i : i + block]) for i in range(0, self.n, block))
@@ -43,17 +43,24 @@ class ElboPass:
 
 
 @torch.no_grad()
-def elbo_pass(model: VAE, data, batch_size: int = 500, seed: int = 0, device: torch.device | None = None) -> ElboPass:
-    """The ELBO of ``model`` on ``data`` (anything with ``len`` and ``batch(idx) -> (x, y)``)."""
+def elbo_pass(model: VAE, data, batch_size: int = 500, seed: int = 0, device: torch.device | None = None,
+              labels: bool = True) -> ElboPass:
+    """The ELBO of ``model`` on ``data`` (anything with ``len`` and ``batch(idx) -> (x, y)``).
+
+    Batches go to ``device`` (default: the model's). ``labels=False`` leaves the data's
+    labels out, for models whose labels are prediction targets rather than conditions.
+    The random streams of the model's device are restored afterwards.
+    """
+    device = device if device is not None else next(model.parameters()).device
     elbo = rec = kl = 0.0
     kl_dims: Tensor | float = 0.0
     means, log_vars = [], []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for i in range(0, len(data), batch_size):
             x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
-            if device is not None:
-                x, y = x.to(device), None if y is None else y.to(device)
+            y = y if labels else None
+            x, y = x.to(device), None if y is None else y.to(device)
             out = model.elbo(x, 1.0, y)
             elbo += float(out.elbo.sum())
             rec += float(out.reconstruction.sum())

@@ -301,7 +301,7 @@ def training_set(config: MoleculeConfig) -> set[str]:
 
 
 def test_elbo(model: MoleculeModel, data: SequenceTensors, batch: int = 500) -> dict:
-    stats = elbo_pass(model.vae, data, batch)
+    stats = elbo_pass(model.vae, data, batch, labels=False)  # properties are targets, not conditions
     return {"test_neg_elbo": -stats.elbo, "kl": stats.kl, "active_units": stats.active_units,
             "latent_dim": model.vae.latent_dim, "test_molecules": stats.n}
 

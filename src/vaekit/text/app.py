@@ -139,7 +139,7 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
                      on_batch=progress)
         total = float(nll.sum())
     else:  # the language model: log p(x) exactly, z is not used
-        total = -(stats.elbo + stats.kl) * stats.n
+        total = stats.reconstruction * stats.n
     model.cpu()
     n = stats.n
     result = {

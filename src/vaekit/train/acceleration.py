@@ -44,13 +44,13 @@ class Compiled(torch.nn.Module):
     log weights), with a clean fallback to eager execution when the compiler is unavailable
     or fails on it (reported once, naming what continues eagerly)."""
 
-    def __init__(self, net: Callable, log: Callable[[str], None], doing: str = "training"):
+    def __init__(self, net: Callable, log: Callable[[str], None], doing: str = "training", dynamic: bool = False):
         super().__init__()
         self.eager = net
         self.log = log
         self.doing = doing
         try:
-            self.fn = torch.compile(net, dynamic=False)
+            self.fn = torch.compile(net, dynamic=dynamic)
         except Exception as e:  # no compiler on this platform
             self.fn = None
             log(f"torch.compile unavailable ({type(e).__name__}: {e}); {doing} eagerly")

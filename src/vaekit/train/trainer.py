@@ -46,7 +46,6 @@ also has ``noise(x, generator)`` and ``apply(x, noise)`` (its draw and its deter
 part) gets its deterministic part compiled when the step is."""
 
 
-
 @dataclass
 class Tensors:
     """A dataset held in memory: inputs and optional integer labels."""
@@ -138,7 +137,8 @@ class Trainer:
             if hasattr(transform, "noise") and hasattr(transform, "apply"):
                 # compiled on its own, outside autocast: fused into the model's graph it
                 # slowed the bf16 first layer down (measured 2x on the MNIST MLP)
-                self.apply_transform = Compiled(transform.apply, log, doing="transforming batches")
+                # dynamic shapes: one compile serves every batch size (a tuning study tries many)
+                self.apply_transform = Compiled(transform.apply, log, doing="transforming batches", dynamic=True)
         # config.batch_size is per process: a step consumes batch_size * world examples
         self.global_batch = config.batch_size * self.world
         self.steps_per_epoch = math.ceil(len(train) / self.global_batch)
@@ -280,7 +280,7 @@ class Trainer:
         if n_local:
             loss = out.loss * (n_local * self.world / n_global)
         else:
-            loss = sum(p.sum() for p in self.model.parameters()) * 0.0
+            loss = sum(p.sum() for p in self.params) * 0.0
         (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
         grads_ok = False
         if not bad_loss:
