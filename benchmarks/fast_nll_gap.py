@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +62,8 @@ def main() -> None:
                         "DECAY multiplies the lr after each epoch")
     p.add_argument("--eval-on", choices=["test", "val"], default="test")
     p.add_argument("--name", default="fast_nll_gap", help="results file name")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="training seeds (weights, shuffling, binarization, noise); several give a mean and spread")
     args = p.parse_args()
     settings = SETTINGS if not args.setting else [_setting(s) for s in args.setting]
     if args.threads:
@@ -70,28 +73,34 @@ def main() -> None:
     scored = test_x if args.eval_on == "test" else train_x[54000:]
     test = torch.bernoulli(torch.from_numpy(scored[: args.test_images]), generator=torch.Generator().manual_seed(0))
     rows = []
-    for name, batch, lr, precision, decay in settings:
-        fast = precision == "fast"
-        cfg = build_config({"model": {"architecture": "mlp", "latent_dim": 20, "hidden": [400]},
-                            "train": {"epochs": args.epochs, "batch_size": batch, "lr": lr, "lr_decay": decay, "patience": None,
-                                      "precision": "fp32" if fast else precision, "fast": fast}})
-        torch.manual_seed(0)
-        model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
-        start = time.perf_counter()
-        Trainer(model, cfg.train, Tensors(x), None, None, dynamic_binarize, progress=False).fit()
-        seconds = time.perf_counter() - start
-        nll = float(iw_nll(model.cpu(), Tensors(test), k=args.k, compile=False).mean())
-        rows.append({"settings": name, "batch": batch, "lr": lr, "precision": precision,
-                     f"{args.eval_on}_nll": round(nll, 3), "train_seconds": round(seconds, 1)})
-        print(rows[-1], flush=True)
+    for seed in args.seeds:
+        for name, batch, lr, precision, decay in settings:
+            fast = precision == "fast"
+            cfg = build_config({"model": {"architecture": "mlp", "latent_dim": 20, "hidden": [400]},
+                                "train": {"epochs": args.epochs, "batch_size": batch, "lr": lr, "lr_decay": decay,
+                                          "patience": None, "precision": "fp32" if fast else precision, "fast": fast,
+                                          "seed": seed}})
+            torch.manual_seed(seed)
+            model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
+            start = time.perf_counter()
+            Trainer(model, cfg.train, Tensors(x), None, None, dynamic_binarize, progress=False).fit()
+            seconds = time.perf_counter() - start
+            nll = float(iw_nll(model.cpu(), Tensors(test), k=args.k, compile=False).mean())
+            rows.append({"settings": name, "seed": seed, "batch": batch, "lr": lr, "precision": precision,
+                         f"{args.eval_on}_nll": round(nll, 3), "train_seconds": round(seconds, 1)})
+            print(rows[-1], flush=True)
     payload = {"benchmark": "fast_nll_gap", "date": now(), "machine": machine(), "versions": versions(),
                "command": "python benchmarks/fast_nll_gap.py " + " ".join(sys.argv[1:]), "config": vars(args),
                "rows": rows}
     where = "test images" if args.eval_on == "test" else "held-out training images (54,000-59,999)"
     lines = [f"MNIST 784-400-20 VAE, {args.epochs} epochs on 54,000 images each; {args.eval_on} NLL by importance "
              f"sampling (k = {args.k}) on the first {args.test_images} {where}, binarized once.", "",
-             f"| settings | {args.eval_on} NLL (nats) | train s |", "|---|---|---|"]
-    lines += [f"| {r['settings']} | {r[args.eval_on + '_nll']:.2f} | {r['train_seconds']:.0f} |" for r in rows]
+             f"| settings | {args.eval_on} NLL (nats), mean ± std over seeds {args.seeds} | train s |", "|---|---|---|"]
+    for name, *_ in settings:
+        nlls = np.array([r[args.eval_on + "_nll"] for r in rows if r["settings"] == name])
+        secs = np.mean([r["train_seconds"] for r in rows if r["settings"] == name])
+        lines.append(f"| {name} | {nlls.mean():.2f}" + (f" ± {nlls.std(ddof=1):.2f}" if len(nlls) > 1 else "")
+                     + f" | {secs:.0f} |")
     lines += ["", f"{payload['machine'].get('cpu')}, torch {torch.__version__}; {payload['date']}."]
     write_results(args.name, payload, "\n".join(lines) + "\n")
     print("\n".join(lines))
