@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
+from throughput import mnist_trainer  # noqa: E402
 
-from vaekit.apps.image_data import dynamic_binarize, load_raw  # noqa: E402
-from vaekit.builders import build_vae, image_vae_description  # noqa: E402
-from vaekit.config import DataConfig, build_config  # noqa: E402
+from vaekit.apps.image_data import load_raw  # noqa: E402
+from vaekit.config import DataConfig  # noqa: E402
 from vaekit.metrics.likelihood import iw_nll  # noqa: E402
-from vaekit.train import Tensors, Trainer  # noqa: E402
+from vaekit.train import Tensors  # noqa: E402
 
 SETTINGS = [
     ("fp32, batch 128, lr 1e-3 (default)", 128, 1e-3, "fp32", 1.0),
@@ -76,14 +76,11 @@ def main() -> None:
     for seed in args.seeds:
         for name, batch, lr, precision, decay in settings:
             fast = precision == "fast"
-            cfg = build_config({"model": {"architecture": "mlp", "latent_dim": 20, "hidden": [400]},
-                                "train": {"epochs": args.epochs, "batch_size": batch, "lr": lr, "lr_decay": decay,
-                                          "patience": None, "precision": "fp32" if fast else precision, "fast": fast,
-                                          "seed": seed}})
-            torch.manual_seed(seed)
-            model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
+            trainer = mnist_trainer(x, args.epochs, batch, lr, fast, precision="fp32" if fast else precision,
+                                    lr_decay=decay, seed=seed)
+            model = trainer.model
             start = time.perf_counter()
-            Trainer(model, cfg.train, Tensors(x), None, None, dynamic_binarize, progress=False).fit()
+            trainer.fit()
             seconds = time.perf_counter() - start
             nll = float(iw_nll(model.cpu(), Tensors(test), k=args.k, compile=False).mean())
             rows.append({"settings": name, "seed": seed, "batch": batch, "lr": lr, "precision": precision,

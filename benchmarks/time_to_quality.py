@@ -26,12 +26,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
-from throughput import HIDDEN, LATENT, pythae_epochs, pythae_vae  # noqa: E402
+from throughput import mnist_trainer, pythae_epochs, pythae_vae  # noqa: E402
 
-from vaekit.apps.image_data import dynamic_binarize, load_raw  # noqa: E402
-from vaekit.builders import build_vae, image_vae_description  # noqa: E402
-from vaekit.config import DataConfig, build_config  # noqa: E402
-from vaekit.train import Tensors, Trainer  # noqa: E402
+from vaekit.apps.image_data import load_raw  # noqa: E402
+from vaekit.config import DataConfig  # noqa: E402
 
 
 @torch.no_grad()
@@ -65,11 +63,8 @@ def _run(train_one_epoch, score, targets: list[float], max_epochs: int) -> dict:
 
 
 def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast) -> dict:
-    cfg = build_config({"model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
-                        "train": {"epochs": 1, "batch_size": batch, "lr": lr, "patience": None, "fast": fast}})
-    torch.manual_seed(0)
-    model = build_vae(image_vae_description(cfg.model, (1, 28, 28)))
-    trainer = Trainer(model, cfg.train, Tensors(train_x), None, None, dynamic_binarize, progress=False)
+    trainer = mnist_trainer(train_x, 1, batch, lr, fast)
+    model = trainer.model
 
     def one_epoch():
         trainer.fit()
@@ -111,7 +106,7 @@ def select_on_validation(x: np.ndarray, settings: list[str], target: float, max_
     payload = {"benchmark": "time_to_quality_val_select", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "target_val_neg_elbo": target, "rows": rows}
     levels = [target + 2, target + 1, target]
-    lines = [f"Fast settings (compile + bf16): training seconds (epochs) to a held-out -ELBO level, compilation "
+    lines = ["Fast settings (compile + bf16): training seconds (epochs) to a held-out -ELBO level, compilation "
              "included (trained on MNIST training images 0-53,999, scored on 54,000-59,999 binarized once; no "
              "test image used).", "",
              "| batch | lr | " + " | ".join(f"to {t:g}" for t in levels) + " | best held-out -ELBO |",

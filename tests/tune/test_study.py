@@ -1,7 +1,5 @@
 """`vaekit tune` on Optuna + SQLite: trials are run directories, studies resume, bad input is named."""
 
-import json
-
 import optuna
 import pytest
 

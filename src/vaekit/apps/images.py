@@ -151,22 +151,22 @@ def evaluate(run_dir: str | Path, iw_samples: int | None = None, n_test: int | N
     model, config, data = load_run(run_dir)
     test = data.test if n_test is None else Tensors(data.test.x[:n_test], None if data.test.y is None else data.test.y[:n_test])
     k = iw_samples or config.eval.iw_samples
-    elbo = elbo_pass(model, test, batch_size=500)
-    nll = iw_nll(model, test, k=k, chunk=config.eval.iw_chunk, batch_size=50, on_batch=progress)
-    au = elbo.active_units
+    stats = elbo_pass(model, test, batch_size=500)
+    nll = float(iw_nll(model, test, k=k, chunk=config.eval.iw_chunk, batch_size=50, on_batch=progress).mean())
+    au = stats.active_units
     result = {
-        "n_test": elbo.n,
-        "test_elbo": elbo.elbo,
-        "reconstruction": elbo.reconstruction,
-        "kl": elbo.kl,
-        "iw_nll": float(nll.mean()),
+        "n_test": stats.n,
+        "test_elbo": stats.elbo,
+        "reconstruction": stats.reconstruction,
+        "kl": stats.kl,
+        "iw_nll": nll,
         "iw_samples": k,
-        "bits_per_dim": bits_per_dim(float(nll.mean()), math.prod(data.shape)),
+        "bits_per_dim": bits_per_dim(nll, math.prod(data.shape)),
         "active_units": au,
         "latent_dim": model.latent_dim,
-        "mutual_information": elbo.mutual_information(),
-        "kl_per_dim": [round(float(v), 5) for v in elbo.kl_per_dim],
-        "collapse_warning": collapse_warning(elbo.kl_per_dim, au),
+        "mutual_information": stats.mutual_information(),
+        "kl_per_dim": [round(float(v), 5) for v in stats.kl_per_dim],
+        "collapse_warning": collapse_warning(stats.kl_per_dim, au),
     }
     result.update(_sample_quality(model, data, config, run_dir))
     atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=2))

@@ -9,7 +9,6 @@ float64 exactly), the feature names and the training history.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 

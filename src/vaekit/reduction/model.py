@@ -31,11 +31,9 @@ weight w comparable across data sets, since the reconstruction term grows with D
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from vaekit.builders import register

@@ -12,7 +12,7 @@ from vaekit.tune.study import OBJECTIVE_ATTR, _optuna, decoded_params, open_stud
 
 def report(storage: str, study_name: str, out: Path | None = None) -> str:
     """A Markdown table of the trials; with ``out``, also Optuna's plots as PNGs."""
-    optuna = _optuna()
+    _optuna()  # a clear error when Optuna is missing
     study = open_study(storage, study_name, {}, "", create=False)
     trials = study.get_trials(deepcopy=False)
     keys = sorted({k for t in trials for k in t.params})
