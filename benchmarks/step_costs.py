@@ -1,0 +1,100 @@
+"""What the pieces of an MNIST training step cost, measured one by one.
+
+The figures behind the README's performance notes: the Bernoulli log-likelihood as a fused
+BCE kernel against the einsum form (forward + backward, one x per logit row), gradient
+clipping with ``clip_grad_norm_`` against ``trainer.clip_gradients`` (784-400-20 MLP
+gradients, below the bound), and the random draw of dynamic binarization (torch float
+uniforms, torch 64-bit integers, NumPy SFC64 words as vaekit draws them).
+
+    python benchmarks/step_costs.py
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, now, versions, write_results  # noqa: E402
+from throughput import HIDDEN, LATENT  # noqa: E402
+
+from vaekit.apps.image_data import dynamic_binarize  # noqa: E402
+from vaekit.train.trainer import clip_gradients  # noqa: E402
+
+
+def microseconds(fn, reps: int = 300) -> float:
+    for _ in range(20):
+        fn()
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps * 1e6
+
+
+def likelihood_costs(batch: int = 128) -> dict:
+    logits = torch.randn(batch, 784, requires_grad=True)
+    x = torch.bernoulli(torch.rand(batch, 784))
+
+    def einsum():
+        (torch.einsum("...d,...d->...", logits, x) - F.softplus(logits).sum(-1)).sum().backward()
+
+    def bce():
+        (-F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)).sum().backward()
+
+    return {"einsum_us": microseconds(einsum), "fused_bce_us": microseconds(bce)}
+
+
+def clipping_costs() -> dict:
+    shapes = [(HIDDEN, 784), (HIDDEN,), (LATENT, HIDDEN), (LATENT,), (LATENT, HIDDEN), (LATENT,),
+              (HIDDEN, LATENT), (HIDDEN,), (784, HIDDEN), (784,)]
+    params = [torch.zeros(s, requires_grad=True) for s in shapes]
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3  # norm well below the default bound of 100
+    return {"clip_grad_norm_us": microseconds(lambda: torch.nn.utils.clip_grad_norm_(params, 100.0)),
+            "clip_gradients_us": microseconds(lambda: clip_gradients(params, 100.0))}
+
+
+def draw_costs(batch: int) -> dict:
+    x = torch.rand(batch, 1, 28, 28)
+    g = torch.Generator().manual_seed(0)
+    n = x.numel()
+    return {
+        "torch_float_uniform_us": microseconds(lambda: torch.rand(x.shape, generator=g)),
+        "torch_int64_words_us": microseconds(
+            lambda: torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), generator=g, dtype=torch.int64)),
+        "vaekit_sfc64_us": microseconds(lambda: dynamic_binarize.noise(x, g)),
+    }
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
+               "clipping": clipping_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+    metrics = {k: ({kk: round(vv, 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
+    payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
+               "command": " ".join(sys.argv), "metrics": metrics}
+    m = metrics
+    lines = ["| piece | alternative | µs | vaekit | µs |", "|---|---|---|---|---|",
+             f"| Bernoulli log-lik., batch 128, fwd + bwd | einsum | {m['likelihood_b128']['einsum_us']} | "
+             f"fused BCE | {m['likelihood_b128']['fused_bce_us']} |",
+             f"| gradient clipping (norm below bound) | clip_grad_norm_ | {m['clipping']['clip_grad_norm_us']} | "
+             f"clip_gradients | {m['clipping']['clip_gradients_us']} |"]
+    for b in (128, 1024):
+        d = m[f"draw_b{b}"]
+        lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "
+                     f"{d['torch_float_uniform_us']} / {d['torch_int64_words_us']} | SFC64 words | "
+                     f"{d['vaekit_sfc64_us']} |")
+    lines += ["", f"{payload['machine']['cpu']}, {metrics['threads']} threads, torch {payload['versions']['torch']}; "
+                  f"{payload['date']}."]
+    write_results("step_costs", payload, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
