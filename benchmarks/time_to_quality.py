@@ -8,8 +8,7 @@ the first epoch whose test -ELBO is at or below the target. The fast settings co
 because they reach the same target. The fast settings run twice: cold (the compiler's
 first run in this process) and warm (a second model of the same shape, as in a
 hyperparameter search). Several targets are read off the same curves: the
-first is the headline one (100 nats, which Pythae's pipeline, trained on images binarized
-once, never reaches: it overfits near 103); the second is one that every system reaches.
+first is the headline one (100 nats); the others show how the ratio moves with the target.
 
     VAEKIT_DATA_DIR=../shared/data python benchmarks/time_to_quality.py --target 100 104
 """

@@ -90,6 +90,9 @@ class TrainConfig(_Strict):
     compile: bool = Field(False, description="torch.compile the training step (falls back to eager if unavailable)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for matmuls (fp32 weights/loss)")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|auto)$", description="cpu | cuda | cuda:N | auto")
+    flush_denormals: bool = Field(
+        True, description="CPU: treat values below 1.2e-38 as zero while training (denormal arithmetic is slow)"
+    )
 
 
 class EvalConfig(_Strict):

@@ -72,3 +72,49 @@ def test_eager_step_binarizes_without_a_compiled_transform(small_config):
     small_config.data.binarize = "dynamic"
     t = make_trainer(small_config, None)
     assert t.apply_transform is None and t.fit().epochs == 3
+
+
+def _denormal_fraction() -> float:
+    """Fraction of a large product (spread over torch's intra-op threads) left denormal."""
+    product = torch.full((1 << 20,), 1e-30) * 1e-10  # 1e-40: denormal, or 0 when flushed
+    return float((product != 0).float().mean())
+
+
+@pytest.fixture
+def flushing_supported():
+    if not acceleration._openmp_runtimes() or not torch.set_flush_denormal(False):
+        pytest.skip("no flush-to-zero or no OpenMP pool to restart on this platform")
+
+
+def test_flush_denormals_reaches_every_thread_and_is_undone(flushing_supported):
+    assert _denormal_fraction() == 1.0  # workers created before the context keep their mode...
+    with acceleration.flush_denormals():
+        assert acceleration.denormals_flushed()
+        assert _denormal_fraction() == 0.0  # ...the restarted pool inherits flushing
+        with acceleration.flush_denormals():  # nested: one switch
+            pass
+        assert _denormal_fraction() == 0.0
+    assert not acceleration.denormals_flushed() and _denormal_fraction() == 1.0
+    with acceleration.flush_denormals(enabled=False):
+        assert _denormal_fraction() == 1.0
+
+
+def test_flush_denormals_is_undone_after_an_error(flushing_supported):
+    with pytest.raises(ValueError):
+        with acceleration.flush_denormals():
+            raise ValueError("boom")
+    assert _denormal_fraction() == 1.0
+
+
+def test_training_flushes_denormals_and_restores_the_mode(small_config, flushing_supported):
+    seen = []
+    t = make_trainer(small_config, None)
+    t.callbacks.append(lambda record: seen.append(acceleration.denormals_flushed()))
+    t.fit()
+    assert seen and all(seen) and _denormal_fraction() == 1.0
+    small_config.train.flush_denormals = False
+    seen.clear()
+    t = make_trainer(small_config, None)
+    t.callbacks.append(lambda record: seen.append(acceleration.denormals_flushed()))
+    t.fit()
+    assert seen and not any(seen)

@@ -29,7 +29,7 @@ from vaekit.core import VAE, BetaSchedule
 from vaekit.errors import ConfigError, DataError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.elbo import elbo_pass
 from vaekit.metrics.latent import collapse_warning
-from vaekit.train.acceleration import Compiled, autocast_dtype, fused_adam_ok, pick_device
+from vaekit.train.acceleration import Compiled, autocast_dtype, flush_denormals, fused_adam_ok, pick_device
 from vaekit.train.console import InterruptFlag, progress_bar
 from vaekit.train.distributed import DistContext, all_reduce_sum
 from vaekit.train.checkpoint import (
@@ -395,7 +395,8 @@ class Trainer:
         history: list[dict] = []
         stopped = "epochs"
         progress = progress_bar(self.progress)
-        with InterruptFlag() as interrupt, progress:
+        denormals = flush_denormals(cfg.flush_denormals and self.device.type == "cpu")
+        with InterruptFlag() as interrupt, progress, denormals:
             task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
             while self.epoch < cfg.epochs:
                 for group in self.optimizer.param_groups:
