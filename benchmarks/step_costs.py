@@ -3,8 +3,10 @@
 The figures behind the README's performance notes: the Bernoulli log-likelihood as a fused
 BCE kernel against the einsum form (forward + backward, one x per logit row), gradient
 clipping with ``clip_grad_norm_`` against ``trainer.clip_gradients`` (784-400-20 MLP
-gradients, below the bound), and the random draw of dynamic binarization (torch float
-uniforms, torch 64-bit integers, NumPy SFC64 words as vaekit draws them).
+gradients, below the bound; torch's ``get_total_norm`` alone), one fused Adam update and
+zero_grad through ``torch.optim`` against ``acceleration.AdamStep``, and the random draw
+of dynamic binarization (torch float uniforms, torch 64-bit integers, NumPy SFC64 words
+as vaekit draws them).
 
     python benchmarks/step_costs.py
 """
@@ -25,7 +27,12 @@ from _common import machine, now, versions, write_results  # noqa: E402
 from throughput import HIDDEN, LATENT  # noqa: E402
 
 from vaekit.apps.image_data import dynamic_binarize  # noqa: E402
+from vaekit.train.acceleration import AdamStep  # noqa: E402
 from vaekit.train.trainer import clip_gradients  # noqa: E402
+
+
+SHAPES = [(HIDDEN, 784), (HIDDEN,), (LATENT, HIDDEN), (LATENT,), (LATENT, HIDDEN), (LATENT,),
+          (HIDDEN, LATENT), (HIDDEN,), (784, HIDDEN), (784,)]  # the MLP's parameters
 
 
 def microseconds(fn, reps: int = 300) -> float:
@@ -51,13 +58,37 @@ def likelihood_costs(batch: int = 128) -> dict:
 
 
 def clipping_costs() -> dict:
-    shapes = [(HIDDEN, 784), (HIDDEN,), (LATENT, HIDDEN), (LATENT,), (LATENT, HIDDEN), (LATENT,),
-              (HIDDEN, LATENT), (HIDDEN,), (784, HIDDEN), (784,)]
-    params = [torch.zeros(s, requires_grad=True) for s in shapes]
+    params = [torch.zeros(s, requires_grad=True) for s in SHAPES]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3  # norm well below the default bound of 100
     return {"clip_grad_norm_us": microseconds(lambda: torch.nn.utils.clip_grad_norm_(params, 100.0)),
+            "get_total_norm_us": microseconds(lambda: torch.nn.utils.get_total_norm([p.grad for p in params])),
             "clip_gradients_us": microseconds(lambda: clip_gradients(params, 100.0))}
+
+
+def adam_costs() -> dict:
+    """One Adam update of the 784-400-20 MLP's parameters (fused kernel), through
+    ``torch.optim`` and through vaekit's ``AdamStep``; zero_grad both ways. The gradients
+    are put back after each zero_grad, so the update runs on the same values each time."""
+    out = {}
+    for name in ("optimizer", "adam_step"):
+        params = [torch.zeros(s, requires_grad=True) for s in SHAPES]
+        grads = [torch.randn(s) * 1e-3 for s in SHAPES]
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer = torch.optim.Adam(params, lr=1e-6, fused=True)
+        optimizer.step()  # creates the state
+        adam = AdamStep(optimizer)
+
+        def refill():
+            for p, g in zip(params, grads):
+                p.grad = g
+
+        step = optimizer.step if name == "optimizer" else adam.step
+        zero = (lambda: optimizer.zero_grad(set_to_none=True)) if name == "optimizer" else adam.zero_grad
+        out[f"{name}_step_us"] = microseconds(step)
+        out[f"{name}_zero_grad_us"] = microseconds(lambda: (zero(), refill())) - microseconds(refill)
+    return out
 
 
 def draw_costs(batch: int) -> dict:
@@ -75,7 +106,7 @@ def draw_costs(batch: int) -> dict:
 def main() -> None:
     torch.manual_seed(0)
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
-               "clipping": clipping_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+               "clipping": clipping_costs(), "adam": adam_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
     metrics = {k: ({kk: round(vv, 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
@@ -84,7 +115,13 @@ def main() -> None:
              f"| Bernoulli log-lik., batch 128, fwd + bwd | einsum | {m['likelihood_b128']['einsum_us']} | "
              f"fused BCE | {m['likelihood_b128']['fused_bce_us']} |",
              f"| gradient clipping (norm below bound) | clip_grad_norm_ | {m['clipping']['clip_grad_norm_us']} | "
-             f"clip_gradients | {m['clipping']['clip_gradients_us']} |"]
+             f"clip_gradients | {m['clipping']['clip_gradients_us']} |",
+             f"| gradient norm alone | get_total_norm | {m['clipping']['get_total_norm_us']} | "
+             f"(inside clip_gradients: dot products) | |",
+             f"| Adam update, fused kernel | optimizer.step | {m['adam']['optimizer_step_us']} | "
+             f"AdamStep.step | {m['adam']['adam_step_step_us']} |",
+             f"| zero_grad | optimizer.zero_grad | {m['adam']['optimizer_zero_grad_us']} | "
+             f"AdamStep.zero_grad | {m['adam']['adam_step_zero_grad_us']} |"]
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "

@@ -118,3 +118,45 @@ def test_training_flushes_denormals_and_restores_the_mode(small_config, flushing
     t.callbacks.append(lambda record: seen.append(acceleration.denormals_flushed()))
     t.fit()
     assert seen and not any(seen)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_direct_fused_adam_step_is_bit_identical_to_optimizer_step(weight_decay):
+    if not acceleration.fused_adam_ok(torch.device("cpu")):
+        pytest.skip("no fused Adam in this build")
+    torch.manual_seed(0)
+    shapes = [(30, 20), (30,), (5, 30)]
+    ours, theirs = ([torch.randn(s, requires_grad=True) for s in shapes] for _ in range(2))
+    with torch.no_grad():
+        for a, b in zip(ours, theirs):
+            b.copy_(a)
+    opt_ours = torch.optim.Adam(ours, lr=1e-2, weight_decay=weight_decay, fused=True)
+    opt_theirs = torch.optim.Adam(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
+    step = acceleration.AdamStep(opt_ours)
+    assert step.direct
+    for i in range(6):
+        if i == 3:  # an lr change between epochs, as the trainer's decay does
+            for opt in (opt_ours, opt_theirs):
+                opt.param_groups[0]["lr"] = 3e-3
+        grads = [torch.randn(s) for s in shapes]
+        step.zero_grad()
+        opt_theirs.zero_grad(set_to_none=True)
+        for p, q, g in zip(ours, theirs, grads):
+            if not (i == 4 and p.dim() == 1):  # step 5: a parameter without gradient
+                p.grad, q.grad = g.clone(), g.clone()
+        step.step()
+        opt_theirs.step()
+        for p, q in zip(ours, theirs):
+            assert torch.equal(p, q)
+    sd_ours, sd_theirs = opt_ours.state_dict(), opt_theirs.state_dict()
+    for k in sd_theirs["state"]:
+        for name, value in sd_theirs["state"][k].items():
+            assert torch.equal(sd_ours["state"][k][name], value)
+
+
+def test_direct_adam_step_stands_aside_for_what_it_does_not_cover():
+    p = [torch.zeros(3, requires_grad=True)]
+    assert not acceleration.AdamStep(torch.optim.Adam(p, amsgrad=True)).direct
+    assert not acceleration.AdamStep(torch.optim.SGD(p, lr=0.1)).direct
+    two_groups = torch.optim.Adam([{"params": p}, {"params": [torch.zeros(2, requires_grad=True)]}])
+    assert not acceleration.AdamStep(two_groups).direct

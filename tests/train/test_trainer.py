@@ -37,3 +37,16 @@ def test_reports_non_finite_gradients():
 def test_parameters_without_gradients_are_fine():
     p = torch.zeros(2, requires_grad=True)
     assert clip_gradients([p], 1.0)
+
+
+def test_norm_matches_torch_and_survives_squares_beyond_fp32():
+    torch.manual_seed(0)
+    grads = [torch.randn(400, 784) * 1e-2, torch.randn(400), torch.randn(20, 400) * 3.0]
+    params = _params(*[g.flatten().tolist() for g in grads])
+    expected = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+    assert clip_gradients(params, expected / 2)
+    clipped = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+    assert abs(clipped - expected / 2) < 1e-4 * expected
+    # 3e19 squared overflows fp32, but the gradient is finite and gets clipped
+    params = _params([3e19])
+    assert clip_gradients(params, 1.0) and abs(float(params[0].grad) - 1.0) < 1e-6
