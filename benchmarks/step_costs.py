@@ -4,7 +4,8 @@ The figures behind the README's performance notes: the Bernoulli log-likelihood 
 BCE kernel against the einsum form (forward + backward, one x per logit row), gradient
 clipping with ``clip_grad_norm_`` against ``trainer.clip_gradients`` (784-400-20 MLP
 gradients, below the bound; torch's ``get_total_norm`` alone), one fused Adam update and
-zero_grad through ``torch.optim`` against ``acceleration.AdamStep``, and the random draw
+zero_grad through ``torch.optim`` against ``acceleration.AdamStep``, the five large
+matmuls of a batch-128 step against the machine's fp32 peak, and the random draw
 of dynamic binarization (torch float uniforms, torch 64-bit integers, NumPy SFC64 words
 as vaekit draws them).
 
@@ -91,6 +92,24 @@ def adam_costs() -> dict:
     return out
 
 
+def matmul_costs(batch: int = 128) -> dict:
+    """The five large matmuls of a batch-128 step, alone: the forward of the encoder's
+    first and the decoder's last layer, their weight gradients, and the decoder's input
+    gradient; with the machine's fp32 peak at 2048^3, for the fraction they reach."""
+    x, h = torch.rand(batch, 784), torch.rand(batch, HIDDEN)
+    w_in, w_out = torch.randn(HIDDEN, 784), torch.randn(784, HIDDEN)
+    b_in, b_out = torch.randn(HIDDEN), torch.randn(784)
+    g_hidden, g_out = torch.randn(batch, HIDDEN), torch.randn(batch, 784)
+    pieces = [lambda: torch.addmm(b_in, x, w_in.t()), lambda: g_hidden.t().mm(x),
+              lambda: torch.addmm(b_out, h, w_out.t()), lambda: g_out.t().mm(h), lambda: g_out.mm(w_out)]
+    total_us = sum(microseconds(f) for f in pieces)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    peak = 2 * 2048**3 / (microseconds(lambda: a @ b, reps=20) * 1e-6)
+    achieved = 5 * 2 * batch * 784 * HIDDEN / (total_us * 1e-6)
+    return {"five_large_us": total_us, "gflops": achieved / 1e9, "peak_gflops": peak / 1e9,
+            "fraction_of_peak": achieved / peak}
+
+
 def draw_costs(batch: int) -> dict:
     x = torch.rand(batch, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
@@ -106,8 +125,8 @@ def draw_costs(batch: int) -> dict:
 def main() -> None:
     torch.manual_seed(0)
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
-               "clipping": clipping_costs(), "adam": adam_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
-    metrics = {k: ({kk: round(vv, 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
+               "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+    metrics = {k: ({kk: round(vv, 3 if kk == "fraction_of_peak" else 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
     m = metrics
@@ -121,7 +140,10 @@ def main() -> None:
              f"| Adam update, fused kernel | optimizer.step | {m['adam']['optimizer_step_us']} | "
              f"AdamStep.step | {m['adam']['adam_step_step_us']} |",
              f"| zero_grad | optimizer.zero_grad | {m['adam']['optimizer_zero_grad_us']} | "
-             f"AdamStep.zero_grad | {m['adam']['adam_step_zero_grad_us']} |"]
+             f"AdamStep.zero_grad | {m['adam']['adam_step_zero_grad_us']} |",
+             f"| five large matmuls of a batch-128 step, alone | fp32 peak {m['matmuls_b128']['peak_gflops']} "
+             f"GFLOP/s | | {m['matmuls_b128']['gflops']} GFLOP/s ({m['matmuls_b128']['fraction_of_peak']:.0%}) | "
+             f"{m['matmuls_b128']['five_large_us']} |"]
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "

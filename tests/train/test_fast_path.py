@@ -160,3 +160,26 @@ def test_direct_adam_step_stands_aside_for_what_it_does_not_cover():
     assert not acceleration.AdamStep(torch.optim.SGD(p, lr=0.1)).direct
     two_groups = torch.optim.Adam([{"params": p}, {"params": [torch.zeros(2, requires_grad=True)]}])
     assert not acceleration.AdamStep(two_groups).direct
+
+
+def test_a_short_last_batch_runs_eagerly_instead_of_compiling_its_shape(small_config):
+    small_config.train.compile = True
+    small_config.train.batch_size = 48  # digits' training split does not divide by 48
+    t = make_trainer(small_config, None)
+    compiled_sizes, eager_sizes = [], []
+    eager = t.net.eager
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, into):
+            super().__init__()
+            self.into, self.inner = into, eager
+
+        def forward(self, x, *rest):
+            self.into.append(x.shape[0])
+            return self.inner(x, *rest)
+
+    t.net.fn = Recorder(compiled_sizes)  # stands in for the compiled step: no compile in the test
+    t.net.eager = Recorder(eager_sizes)
+    t.fit()
+    n = len(t.train_data)
+    assert n % 48 and set(compiled_sizes) == {48} and eager_sizes == [n % 48] * 3
