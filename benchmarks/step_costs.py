@@ -5,7 +5,8 @@ BCE kernel against the einsum form (forward + backward, one x per logit row), gr
 clipping with ``clip_grad_norm_`` against ``trainer.clip_gradients`` (784-400-20 MLP
 gradients, below the bound; torch's ``get_total_norm`` alone), one fused Adam update and
 zero_grad through ``torch.optim`` against ``acceleration.AdamStep``, the five large
-matmuls of a batch-128 step against the machine's fp32 peak, and the random draw
+matmuls of a batch-128 step against the machine's fp32 peak, binarization's threshold
+(a comparison and a cast against clamp + ceil), and the random draw
 of dynamic binarization (torch float uniforms, torch 64-bit integers, NumPy SFC64 words
 as vaekit draws them).
 
@@ -110,6 +111,15 @@ def matmul_costs(batch: int = 128) -> dict:
             "fraction_of_peak": achieved / peak}
 
 
+def threshold_costs(batch: int = 1024) -> dict:
+    """Dynamic binarization's threshold for a batch of MNIST images, as a comparison plus a
+    bool-to-float cast against vaekit's clamp + ceil of the difference (same output)."""
+    x = torch.randint(0, 256, (batch, 1, 28, 28)) / 255.0
+    noise = dynamic_binarize.noise(x, torch.Generator().manual_seed(0))
+    return {"compare_cast_us": microseconds(lambda: (noise < x * 65536 - 32768).float(), reps=100),
+            "vaekit_us": microseconds(lambda: dynamic_binarize.apply(x, noise), reps=100)}
+
+
 def draw_costs(batch: int) -> dict:
     x = torch.rand(batch, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
@@ -125,7 +135,8 @@ def draw_costs(batch: int) -> dict:
 def main() -> None:
     torch.manual_seed(0)
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
-               "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+               "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(),
+               "threshold_b1024": threshold_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
     metrics = {k: ({kk: round(vv, 3 if kk == "fraction_of_peak" else 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
@@ -144,6 +155,8 @@ def main() -> None:
              f"| five large matmuls of a batch-128 step, alone | fp32 peak {m['matmuls_b128']['peak_gflops']} "
              f"GFLOP/s | | {m['matmuls_b128']['gflops']} GFLOP/s ({m['matmuls_b128']['fraction_of_peak']:.0%}) | "
              f"{m['matmuls_b128']['five_large_us']} |"]
+    lines.append(f"| binarization threshold, batch 1024 | compare + cast | {m['threshold_b1024']['compare_cast_us']} "
+                 f"| clamp + ceil | {m['threshold_b1024']['vaekit_us']} |")
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "

@@ -46,3 +46,5 @@ def test_every_16_bit_draw_gives_the_grey_level_to_within_2_to_the_minus_16():
     error = b.double().mean(1) - levels.double()
     assert error.min() >= 0 and error.max() <= 2**-16
     assert b[0].sum() == 0 and b[255].all()  # exactly 0 and 1 at black and white
+    x = levels[:, None].expand(-1, len(noise))
+    assert torch.equal(b, (noise[None, :] < x * 65536 - 32768).float())  # the comparison it stands for
