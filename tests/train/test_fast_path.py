@@ -74,52 +74,6 @@ def test_eager_step_binarizes_without_a_compiled_transform(small_config):
     assert t.apply_transform is None and t.fit().epochs == 3
 
 
-def _denormal_fraction() -> float:
-    """Fraction of a large product (spread over torch's intra-op threads) left denormal."""
-    product = torch.full((1 << 20,), 1e-30) * 1e-10  # 1e-40: denormal, or 0 when flushed
-    return float((product != 0).float().mean())
-
-
-@pytest.fixture
-def flushing_supported():
-    if not acceleration._openmp_runtimes() or not torch.set_flush_denormal(False):
-        pytest.skip("no flush-to-zero or no OpenMP pool to restart on this platform")
-
-
-def test_flush_denormals_reaches_every_thread_and_is_undone(flushing_supported):
-    assert _denormal_fraction() == 1.0  # workers created before the context keep their mode...
-    with acceleration.flush_denormals():
-        assert acceleration.denormals_flushed()
-        assert _denormal_fraction() == 0.0  # ...the restarted pool inherits flushing
-        with acceleration.flush_denormals():  # nested: one switch
-            pass
-        assert _denormal_fraction() == 0.0
-    assert not acceleration.denormals_flushed() and _denormal_fraction() == 1.0
-    with acceleration.flush_denormals(enabled=False):
-        assert _denormal_fraction() == 1.0
-
-
-def test_flush_denormals_is_undone_after_an_error(flushing_supported):
-    with pytest.raises(ValueError):
-        with acceleration.flush_denormals():
-            raise ValueError("boom")
-    assert _denormal_fraction() == 1.0
-
-
-def test_training_flushes_denormals_and_restores_the_mode(small_config, flushing_supported):
-    seen = []
-    t = make_trainer(small_config, None)
-    t.callbacks.append(lambda record: seen.append(acceleration.denormals_flushed()))
-    t.fit()
-    assert seen and all(seen) and _denormal_fraction() == 1.0
-    small_config.train.flush_denormals = False
-    seen.clear()
-    t = make_trainer(small_config, None)
-    t.callbacks.append(lambda record: seen.append(acceleration.denormals_flushed()))
-    t.fit()
-    assert seen and not any(seen)
-
-
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 def test_direct_fused_adam_step_is_bit_identical_to_optimizer_step(weight_decay):
     if not acceleration.fused_adam_ok(torch.device("cpu")):
@@ -155,11 +109,27 @@ def test_direct_fused_adam_step_is_bit_identical_to_optimizer_step(weight_decay)
 
 
 def test_direct_adam_step_stands_aside_for_what_it_does_not_cover():
+    if not acceleration.fused_adam_ok(torch.device("cpu")):
+        pytest.skip("no fused Adam in this build")
     p = [torch.zeros(3, requires_grad=True)]
-    assert not acceleration.AdamStep(torch.optim.Adam(p, amsgrad=True)).direct
+    assert acceleration.AdamStep(torch.optim.Adam(p, fused=True)).direct
+    assert not acceleration.AdamStep(torch.optim.Adam(p, fused=True, amsgrad=True)).direct
+    assert not acceleration.AdamStep(torch.optim.Adam(p, fused=False)).direct
     assert not acceleration.AdamStep(torch.optim.SGD(p, lr=0.1)).direct
-    two_groups = torch.optim.Adam([{"params": p}, {"params": [torch.zeros(2, requires_grad=True)]}])
+    two_groups = torch.optim.Adam([{"params": p}, {"params": [torch.zeros(2, requires_grad=True)]}], fused=True)
     assert not acceleration.AdamStep(two_groups).direct
+    mixed = [torch.zeros(3, requires_grad=True), torch.zeros(3, dtype=torch.float64, requires_grad=True)]
+    assert not acceleration.AdamStep(torch.optim.Adam(mixed, fused=True)).direct
+    # flags are read at every step: a checkpoint's param_groups or a hook added later count
+    opt = torch.optim.Adam(p, fused=True)
+    step = acceleration.AdamStep(opt)
+    opt.param_groups[0]["amsgrad"] = True
+    assert not step.direct
+    opt.param_groups[0]["amsgrad"] = False
+    handle = opt.register_step_post_hook(lambda *a: None)
+    assert not step.direct
+    handle.remove()
+    assert step.direct
 
 
 def test_a_short_last_batch_runs_eagerly_instead_of_compiling_its_shape(small_config):
@@ -183,3 +153,23 @@ def test_a_short_last_batch_runs_eagerly_instead_of_compiling_its_shape(small_co
     t.fit()
     n = len(t.train_data)
     assert n % 48 and set(compiled_sizes) == {48} and eager_sizes == [n % 48] * 3
+
+
+def test_a_set_smaller_than_one_batch_still_runs_compiled(small_config):
+    small_config.train.compile = True
+    small_config.train.batch_size = 4096  # more than the digits training split
+    t = make_trainer(small_config, None)
+    sizes = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, *rest):
+            sizes.append(x.shape[0])
+            return self.inner(x, *rest)
+
+    t.net.fn = Recorder(t.net.eager)  # stands in for the compiled step
+    t.fit()
+    assert sizes == [len(t.train_data)] * 3

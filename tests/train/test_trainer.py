@@ -39,7 +39,7 @@ def test_parameters_without_gradients_are_fine():
     assert clip_gradients([p], 1.0)
 
 
-def test_norm_matches_torch_and_survives_squares_beyond_fp32():
+def test_norm_matches_torch_and_a_lone_square_beyond_fp32_is_still_finite():
     torch.manual_seed(0)
     grads = [torch.randn(400, 784) * 1e-2, torch.randn(400), torch.randn(20, 400) * 3.0]
     params = _params(*[g.flatten().tolist() for g in grads])

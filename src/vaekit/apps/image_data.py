@@ -47,9 +47,9 @@ class DynamicBinarize:
     P(1) = x_i to within 2^-16. The words come from NumPy's SFC64 generator (Small Fast
     Chaotic, which passes BigCrush and PractRand), seeded for each batch from the
     trainer's torch generator, so that generator's state (which checkpoints hold) still
-    decides every draw. Drawing random numbers is most of the cost of this transform: for
-    1024 MNIST images the draw takes ~0.3 ms, against ~0.7 ms for torch's 64-bit integers
-    and ~1.9 ms for its float uniforms. Drawing (``noise``) is kept apart from
+    decides every draw. For 1024 MNIST images the draw takes ~0.36 ms, against ~0.68 ms for
+    torch's 64-bit integers and ~2.0 ms for its float uniforms, and the threshold ~0.5 ms
+    (``benchmarks/step_costs.py``). Drawing (``noise``) is kept apart from
     thresholding (``apply``) so that a compiled training step compiles the threshold while
     the draw stays on the trainer's seeded generator. A NaN pixel stays NaN so the
     trainer's non-finite guard sees it.
@@ -62,22 +62,21 @@ class DynamicBinarize:
         words = np.random.SFC64(seed).random_raw((n + 3) // 4)  # uint64
         return torch.from_numpy(words.view(np.int16)[:n]).view(x.shape)
 
-    @staticmethod
-    def _threshold(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        # noise + 32768 is uniform on {0, ..., 65535}: the pixel is 1 when it is below 65536 x,
-        # i.e. when d = 65536 x - 32768 - noise > 0, so P(1) = x to 2^-16. Both subtractions
-        # keep d's sign exact; clamp(d, 0, 1) then ceil maps it to 0/1 in place and leaves a
-        # NaN pixel NaN (for the trainer's non-finite guard). In fp32 whatever x's dtype (bf16
-        # could not hold 65536 x - 32768 exactly). ~1.5x faster than a comparison followed by
-        # a bool-to-float cast (benchmarks/step_costs.py).
+    def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The binary image for drawn ``noise``: branch-free, so a compiled step can fuse it.
+
+        noise + 32768 is uniform on {0, ..., 65535}; the pixel is 1 when it is below 65536 x,
+        i.e. when d = (65536 x - 32768) - noise > 0, so P(1) = x to within 2^-16. The last
+        subtraction gives d's sign exactly; clamp(d, 0, 1) then ceil maps it to 0/1 in place
+        and leaves a NaN pixel NaN (for the trainer's non-finite guard). Computed in fp32
+        whatever x's dtype (bf16 could not hold 65536 x - 32768). ~1.6x faster than a
+        comparison followed by a bool-to-float cast (``benchmarks/step_costs.py``); a test
+        checks both give the same images for all 65,536 draws.
+        """
         return (x.float() * 65536).sub_(32768).sub_(noise).clamp_(0, 1).ceil_().to(x.dtype)
 
-    def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The binary image for drawn ``noise``: branch-free, so a compiled step can fuse it."""
-        return self._threshold(x, noise)
-
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self._threshold(x, self.noise(x, generator))
+        return self.apply(x, self.noise(x, generator))
 
 
 dynamic_binarize = DynamicBinarize()

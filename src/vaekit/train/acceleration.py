@@ -1,16 +1,16 @@
-"""Where and how fast a training step runs: device choice, fused Adam, bf16 autocast and
-torch.compile with a clean fallback. Each choice keeps the maths of the step unchanged
-(bf16 autocast changes only the precision of matmuls; weights and loss stay fp32).
+"""Where and how fast a training step runs: device choice, fused Adam (called directly,
+``AdamStep``), bf16 autocast and torch.compile with a clean fallback. Each choice keeps
+the maths of the step unchanged (bf16 autocast changes only the precision of matmuls;
+weights and loss stay fp32). Denormal flushing, which changes values below 1.2e-38 only,
+is in ``vaekit.train.denormals``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
+from torch.optim import optimizer as torch_optimizer
 
 from vaekit.config import TrainConfig
 from vaekit.errors import DataError
@@ -75,22 +75,35 @@ class AdamStep:
     dict, checkpoints and results are unchanged (a test checks they are bit-identical).
 
     Why: the wrapper around that kernel (state look-ups per parameter, grouping by device
-    and dtype, profiler hooks) costs ~80 µs a step on the 784-400-20 MLP (253 against 335
-    µs, ``benchmarks/step_costs.py``), ~2% of a batch-128 step. Anything the direct call does
-    not cover goes through ``optimizer.step()``: the first step (which creates the state),
-    a parameter without a gradient, several parameter groups, amsgrad, a non-fused Adam.
+    and dtype, profiler hooks) costs ~80 µs a step on the 784-400-20 MLP (256 against 336
+    µs, ``benchmarks/step_costs.py``), ~2% of a batch-128 step. Whatever the direct call
+    does not cover goes through ``optimizer.step()``, checked at every step (a checkpoint
+    may bring other flags): the first step (which creates the state), a parameter without
+    a gradient, several parameter groups, parameters on several devices or of several
+    dtypes, complex parameters, amsgrad, capturable, differentiable or decoupled weight
+    decay, a non-fused Adam, and registered optimizer step hooks.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer):
         self.optimizer = optimizer
         groups = optimizer.param_groups
         self.params = list(groups[0]["params"]) if len(groups) == 1 else []
-        self.direct = (
-            hasattr(torch, "_fused_adam_") and isinstance(optimizer, torch.optim.Adam) and len(groups) == 1
-            and bool(groups[0].get("fused")) and not groups[0]["amsgrad"] and not groups[0].get("differentiable")
-            and not groups[0].get("capturable") and not groups[0].get("decoupled_weight_decay")
-            and not any(p.is_complex() for p in self.params)
-        )
+        self.uniform = len({(p.device, p.dtype) for p in self.params}) == 1 and not any(
+            p.is_complex() for p in self.params)
+
+    @property
+    def direct(self) -> bool:
+        """Whether the next step can be the one fused call (the flags are read each time)."""
+        opt, groups = self.optimizer, self.optimizer.param_groups
+        if not (hasattr(torch, "_fused_adam_") and isinstance(opt, torch.optim.Adam) and len(groups) == 1
+                and self.uniform and groups[0]["params"] == self.params):
+            return False
+        g = groups[0]
+        hooks = (opt._optimizer_step_pre_hooks, opt._optimizer_step_post_hooks,
+                 getattr(torch_optimizer, "_global_optimizer_pre_hooks", {}),
+                 getattr(torch_optimizer, "_global_optimizer_post_hooks", {}))
+        return (bool(g.get("fused")) and not g["amsgrad"] and not g.get("differentiable")
+                and not g.get("capturable") and not g.get("decoupled_weight_decay") and not any(hooks))
 
     def zero_grad(self) -> None:
         if self.direct:
@@ -102,7 +115,7 @@ class AdamStep:
     def step(self) -> None:
         grads = [p.grad for p in self.params]
         states = [self.optimizer.state.get(p) for p in self.params]
-        if not self.direct or any(g is None for g in grads) or not all(states):
+        if any(g is None for g in grads) or not all(states) or not self.direct:
             self.optimizer.step()
             return
         group = self.optimizer.param_groups[0]
@@ -115,82 +128,6 @@ class AdamStep:
                 lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
                 amsgrad=False, maximize=group["maximize"],
             )
-
-
-_flush_lock = threading.Lock()
-_flush_depth = 0
-
-
-def _openmp_runtimes() -> list[ctypes.CDLL]:
-    """The OpenMP runtimes loaded in this process (torch's intra-op thread pool), found
-    through /proc/self/maps; empty where that is unavailable."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if line.rstrip().endswith((".so", ".so.1", ".so.5"))}
-    except OSError:
-        return []
-    names = ("libgomp", "libomp", "libiomp")
-    libs = []
-    for path in sorted(p for p in paths if any(n in p.rsplit("/", 1)[-1] for n in names)):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        if hasattr(lib, "omp_pause_resource_all"):
-            libs.append(lib)
-    return libs
-
-
-def _restart_thread_pools() -> None:
-    """Free the calling thread's OpenMP pool (OpenMP 5.0 ``omp_pause_resource_all``, hard
-    pause): the next parallel region starts fresh workers, and new threads inherit their
-    creator's floating-point mode (POSIX), so a mode set on this thread reaches them."""
-    for lib in _openmp_runtimes():
-        lib.omp_pause_resource_all(2)  # omp_pause_hard
-
-
-def denormals_flushed() -> bool:
-    """Whether the calling thread flushes denormals to zero (probed, not remembered)."""
-    return bool(torch.tensor([1e-30]) * 1e-10 == 0)
-
-
-@contextmanager
-def flush_denormals(enabled: bool = True) -> Iterator[None]:
-    """Flush-to-zero and denormals-are-zero on the CPU for the work inside, on the calling
-    thread and on torch's intra-op worker threads; the previous mode returns on exit.
-
-    Why: Adam's first moment of a weight whose gradient is mostly zero (encoder weights of
-    pixels that are nearly always black, weights of ReLU units that rarely fire) decays
-    by beta1 = 0.9 a step. About 800 steps after its last non-zero gradient it passes
-    below fp32's smallest normal number (1.2e-38) and stays denormal for ~150 steps before
-    it rounds to zero; on the CPU every operation on such a value takes a slow path. In
-    the MNIST MLP ~60,000 moments are denormal at any time after the first epochs, and
-    the fused Adam step takes 2.5x as long (benchmarks/denormals.py). Flushing changes
-    only values below 1.2e-38, updates far too small to move an fp32 weight.
-
-    ``torch.set_flush_denormal`` sets the calling thread's mode only; the worker threads
-    of torch's OpenMP pool keep theirs, so the pool is restarted to inherit it. Nested
-    uses share one switch."""
-    global _flush_depth
-    if not enabled:
-        yield
-        return
-    with _flush_lock:
-        first = _flush_depth == 0
-        _flush_depth += 1
-        was_on = denormals_flushed() if first else True
-        if first and not was_on and torch.set_flush_denormal(True):
-            _restart_thread_pools()
-        else:
-            was_on = True  # nothing to undo: already on, unsupported or nested
-    try:
-        yield
-    finally:
-        with _flush_lock:
-            _flush_depth -= 1
-            if _flush_depth == 0 and not was_on:
-                torch.set_flush_denormal(False)
-                _restart_thread_pools()
 
 
 def pick_device(name: str, dist: DistContext | None) -> torch.device:
