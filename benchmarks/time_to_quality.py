@@ -160,6 +160,7 @@ def main() -> None:
         # the fast settings without the compiler: bf16 autocast, eager, nothing to compile
         "vaekit_bf16_eager": vaekit_time(train_x, test_x, targets, args.max_epochs, args.fast_batch, args.fast_lr,
                                          False, "bf16"),
+        "vaekit_bf16_eager_b512": vaekit_time(train_x, test_x, targets, args.max_epochs, 512, 2.8e-3, False, "bf16"),
         "pythae": pythae_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3),
     }
     for k, v in results.items():
