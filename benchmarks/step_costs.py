@@ -28,7 +28,7 @@ from throughput import HIDDEN, LATENT  # noqa: E402
 
 from vaekit.apps.image_data import dynamic_binarize  # noqa: E402
 from vaekit.train.acceleration import AdamStep  # noqa: E402
-from vaekit.train.trainer import clip_gradients  # noqa: E402
+from vaekit.train.gradients import clip_gradients  # noqa: E402
 
 
 SHAPES = [(HIDDEN, 784), (HIDDEN,), (LATENT, HIDDEN), (LATENT,), (LATENT, HIDDEN), (LATENT,),

@@ -26,13 +26,15 @@ from torch import Tensor
 
 from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
-from vaekit.errors import ConfigError, DataError, NonFiniteError, RunDirError, TrainingInterrupted
+from vaekit.errors import ConfigError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.elbo import elbo_pass
 from vaekit.metrics.latent import collapse_warning
 from vaekit.train.acceleration import AdamStep, Compiled, autocast_dtype, fused_adam_ok, pick_device
 from vaekit.train.console import InterruptFlag, progress_bar
+from vaekit.train.data import Tensors, Transform, epoch_order
 from vaekit.train.denormals import flush_denormals
 from vaekit.train.distributed import DistContext, all_reduce_sum
+from vaekit.train.gradients import clip_gradients
 from vaekit.train.checkpoint import (
     atomic_write_text,
     load_state,
@@ -40,38 +42,6 @@ from vaekit.train.checkpoint import (
     restore_optimizer,
     save_state,
 )
-
-Transform = Callable[[Tensor, torch.Generator], Tensor]
-"""A random batch transform, e.g. dynamic binarization: ``transform(x, generator)``. One that
-also has ``noise(x, generator)`` and ``apply(x, noise)`` (its draw and its deterministic
-part) gets its deterministic part compiled when the step is."""
-
-
-@dataclass
-class Tensors:
-    """A dataset held in memory: inputs and optional integer labels."""
-
-    x: Tensor
-    y: Tensor | None = None
-
-    def __post_init__(self):
-        if self.x.shape[0] == 0:
-            raise DataError("empty dataset: no examples")
-        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
-            raise DataError(f"{self.x.shape[0]} inputs but {self.y.shape[0]} labels")
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.x[idx], None if self.y is None else self.y[idx]
-
-
-def epoch_order(data: Tensors, batch: int, generator: torch.Generator) -> Tensor:
-    """The example order of one epoch: a permutation, or the data's own (e.g. length buckets)."""
-    own = getattr(data, "epoch_order", None)
-    return own(batch, generator) if own is not None else torch.randperm(len(data), generator=generator)
-
 
 @dataclass
 class TrainResult:
@@ -456,29 +426,6 @@ class Trainer:
             self.model.load_state_dict(best)
         self.model.eval()
         return TrainResult(self.epoch, self.global_step, self.best_val, self.elapsed, stopped, history)
-
-
-def clip_gradients(params: list[Tensor], clip: float | None) -> bool:
-    """Clip the gradients' total norm to ``clip`` (when set); True when every gradient is finite.
-
-    The norm is computed once and the gradients are rescaled only when it exceeds the bound.
-    ``clip_grad_norm_`` always rescales, a multiply over every gradient even when the factor
-    is 1, which for the 784-400-20 MLP costs as much as the norm itself (~0.15 ms a step).
-    """
-    grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
-    if not grads:
-        return True
-    # the sum of per-tensor dot products: on CPU ~3x faster than get_total_norm's
-    # per-tensor norms (benchmarks/step_costs.py), the same value to rounding (tested)
-    norm = torch.stack([torch.dot(g, g) for g in grads]).sum().sqrt()
-    if not torch.isfinite(norm):  # a NaN/inf, or a square beyond fp32's range: torch's norm
-        # decides, as before (it gets a lone huge entry right; many of them overflow it too)
-        norm = torch.nn.utils.get_total_norm(grads)
-        if not torch.isfinite(norm):
-            return False
-    if clip and norm > clip:
-        torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
-    return True
 
 
 def _save_or_explain(path: Path, tensors: dict, state: dict) -> None:

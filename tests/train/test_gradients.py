@@ -1,10 +1,10 @@
-"""Gradient clipping and the non-finite gradient check of a training step."""
+"""Gradient clipping and the non-finite gradient check of a training step (train/gradients.py)."""
 
 import math
 
 import torch
 
-from vaekit.train.trainer import clip_gradients
+from vaekit.train.gradients import clip_gradients
 
 
 def _params(*grads):

@@ -1,0 +1,43 @@
+"""What the trainer reads: a dataset held as tensors, its epoch order, and the form of a
+random batch transform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from vaekit.errors import DataError
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+"""A random batch transform, e.g. dynamic binarization: ``transform(x, generator)``. One that
+also has ``noise(x, generator)`` and ``apply(x, noise)`` (its draw and its deterministic
+part) gets its deterministic part compiled when the step is."""
+
+
+@dataclass
+class Tensors:
+    """A dataset held in memory: inputs and optional integer labels."""
+
+    x: Tensor
+    y: Tensor | None = None
+
+    def __post_init__(self):
+        if self.x.shape[0] == 0:
+            raise DataError("empty dataset: no examples")
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise DataError(f"{self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.x[idx], None if self.y is None else self.y[idx]
+
+
+def epoch_order(data: Tensors, batch: int, generator: torch.Generator) -> Tensor:
+    """The example order of one epoch: a permutation, or the data's own (e.g. length buckets)."""
+    own = getattr(data, "epoch_order", None)
+    return own(batch, generator) if own is not None else torch.randperm(len(data), generator=generator)
