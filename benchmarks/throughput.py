@@ -203,6 +203,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda: the GPU variant is the same script")
     p.add_argument("--nll-epochs", type=int, default=30, help="epochs of the fp32-vs-fast quality check (0: skip)")
     p.add_argument("--nll-k", type=int, default=1000, help="importance samples of that check")
+    p.add_argument("--name", default="throughput", help="results file name (benchmarks/results/NAME.{json,md})")
     args = p.parse_args()
     x = mnist_like(args.n)
     fast_lr = args.fast_lr
@@ -265,7 +266,7 @@ def main() -> None:
            f"10,000 images): fp32 default {quality['default']:.2f}, fast {quality['fast']:.2f} nats "
            f"(delta {quality['delta']:+.2f}); fp32 eager at the fast batch and lr "
            f"{quality['fp32_fast_batch']:.2f} (fast minus it: {quality['delta_same_batch']:+.2f}).") + f"\n\n{payload['machine']['cpu']}, {payload['machine']['cores']} cores, torch {payload['versions']['torch']}; {args.reps} interleaved repetitions; {payload['date']}.\n"
-    write_results("throughput", payload, md)
+    write_results(args.name, payload, md)
     print(md)
 
 
