@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
-from throughput import mnist_trainer  # noqa: E402
+from throughput import SELECTION_SPLIT, mnist_trainer  # noqa: E402
 
 from vaekit.apps.image_data import load_raw  # noqa: E402
 from vaekit.config import DataConfig  # noqa: E402
@@ -69,8 +69,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     train_x, _, test_x, _ = load_raw(DataConfig(name="mnist"))
-    x = torch.from_numpy(train_x[:54000])
-    scored = test_x if args.eval_on == "test" else train_x[54000:]
+    x = torch.from_numpy(train_x[:SELECTION_SPLIT])
+    scored = test_x if args.eval_on == "test" else train_x[SELECTION_SPLIT:]
     test = torch.bernoulli(torch.from_numpy(scored[: args.test_images]), generator=torch.Generator().manual_seed(0))
     rows = []
     for seed in args.seeds:

@@ -40,6 +40,9 @@ MACS = 784 * HIDDEN + HIDDEN * 2 * LATENT + LATENT * HIDDEN + HIDDEN * 784  # fo
 TRAIN_FLOP = 3 * 2 * MACS
 
 
+SELECTION_SPLIT = 54000  # MNIST training images from here on are held out for choosing settings
+
+
 def mnist_like(n: int) -> torch.Tensor:
     try:
         from vaekit.apps.image_data import load_raw
@@ -226,7 +229,7 @@ def main() -> None:
 
         _, _, tx, _ = load_raw(DataConfig(name="mnist"))
         test = torch.bernoulli(torch.from_numpy(tx), generator=torch.Generator().manual_seed(1234))
-        quality = nll_delta(mnist_like(60000)[:54000], test, args.nll_epochs, args.fast_batch, fast_lr, args.nll_k)
+        quality = nll_delta(mnist_like(60000)[:SELECTION_SPLIT], test, args.nll_epochs, args.fast_batch, fast_lr, args.nll_k)
     med = {k: statistics.median(v) for k, v in runs.items()}
     peak = {k: statistics.median(v) for k, v in peaks.items()}
     roof = {k: v / TRAIN_FLOP for k, v in peak.items()}

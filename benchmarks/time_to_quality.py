@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
-from throughput import mnist_trainer, pythae_epochs, pythae_vae  # noqa: E402
+from throughput import SELECTION_SPLIT, mnist_trainer, pythae_epochs, pythae_vae  # noqa: E402
 
 from vaekit.apps.image_data import load_raw  # noqa: E402
 from vaekit.config import DataConfig  # noqa: E402
@@ -95,8 +95,9 @@ def pythae_time(train_x, test_x, targets, max_epochs, batch, lr) -> dict:
 
 
 def select_on_validation(x: np.ndarray, settings: list[str], target: float, max_epochs: int) -> None:
-    held_out = (np.random.default_rng(4321).random(x[54000:].shape, dtype=np.float32) < x[54000:]).astype(np.float32)
-    train_x, val_x = torch.from_numpy(x[:54000]), torch.from_numpy(held_out)
+    grey = x[SELECTION_SPLIT:]
+    held_out = (np.random.default_rng(4321).random(grey.shape, dtype=np.float32) < grey).astype(np.float32)
+    train_x, val_x = torch.from_numpy(x[:SELECTION_SPLIT]), torch.from_numpy(held_out)
     rows = []
     for setting in settings:
         batch, lr = setting.split(":")

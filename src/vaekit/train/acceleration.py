@@ -106,11 +106,10 @@ class AdamStep:
                 and not g.get("capturable") and not g.get("decoupled_weight_decay") and not any(hooks))
 
     def zero_grad(self) -> None:
-        if self.direct:
-            for p in self.params:
+        """What ``optimizer.zero_grad(set_to_none=True)`` does, without its profiler wrapper."""
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
                 p.grad = None
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
 
     def step(self) -> None:
         grads = [p.grad for p in self.params]

@@ -21,6 +21,7 @@ another platform), only the calling thread flushes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from contextlib import contextmanager
@@ -31,14 +32,16 @@ import torch
 _state = threading.local()  # per thread: the mode and the pool are per thread
 
 
-def openmp_runtimes() -> list[ctypes.CDLL]:
+@functools.cache
+def openmp_runtimes() -> tuple[ctypes.CDLL, ...]:
     """The GNU OpenMP runtimes loaded in this process that can free a thread's pool,
-    found through /proc/self/maps (whatever the file's version suffix); empty elsewhere."""
+    found through /proc/self/maps (whatever the file's version suffix); empty elsewhere.
+    Looked up once: torch loads its runtime when it is imported."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "/" in line}
     except OSError:
-        return []
+        return ()
     libs = []
     for path in sorted(p for p in paths if os.path.basename(p).startswith("libgomp") and ".so" in p):
         try:
@@ -47,7 +50,7 @@ def openmp_runtimes() -> list[ctypes.CDLL]:
             continue
         if hasattr(lib, "omp_pause_resource_all"):
             libs.append(lib)
-    return libs
+    return tuple(libs)
 
 
 def _restart_thread_pools() -> None:

@@ -113,6 +113,7 @@ class Trainer:
                 self.apply_transform = Compiled(transform.apply, log, doing="transforming batches", dynamic=True)
         # config.batch_size is per process: a step consumes batch_size * world examples
         self.global_batch = config.batch_size * self.world
+        self.full_batch = min(self.global_batch, len(train))  # a set smaller than a batch is one batch
         self.steps_per_epoch = math.ceil(len(train) / self.global_batch)
         b = config.beta
         period = round(b.warmup_epochs * self.steps_per_epoch)
@@ -246,8 +247,7 @@ class Trainer:
         k = self.config.iwae_k if self.config.objective == "iwae" else 0
         # a short last batch runs eagerly: compiling its shape too would cost seconds (~6 s
         # for the MNIST MLP) to save milliseconds, once per epoch length
-        full = min(self.global_batch, len(self.train_data))  # a set smaller than a batch is one batch
-        net = self.net.eager if isinstance(self.net, Compiled) and n_global != full else self.net
+        net = self.net.eager if isinstance(self.net, Compiled) and n_global != self.full_batch else self.net
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
         # DDP averages gradients over ranks; weight each rank by its share of the batch. A
