@@ -15,6 +15,7 @@ as vaekit draws them).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,7 @@ def draw_costs(batch: int) -> dict:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     torch.manual_seed(0)
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
                "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(),
