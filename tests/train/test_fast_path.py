@@ -173,3 +173,23 @@ def test_a_set_smaller_than_one_batch_still_runs_compiled(small_config):
     t.net.fn = Recorder(t.net.eager)  # stands in for the compiled step
     t.fit()
     assert sizes == [len(t.train_data)] * 3
+
+
+def test_compile_trusts_cpu_flags_for_its_own_compiles_only(monkeypatch):
+    """vaekit's compiles skip inductor's SIMD proof builds; the process-wide setting that
+    other code's compiles read is left as it was."""
+    import torch._inductor.config as inductor_config
+
+    before = inductor_config.cpp.vec_isa_ok
+    passed = {}
+
+    def recording_compile(net, **kwargs):
+        passed.update(kwargs)
+        return net
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    wrapped = acceleration.Compiled(torch.nn.Identity(), print)
+    assert passed["options"] == {"cpp.vec_isa_ok": True}
+    x = torch.randn(3)
+    assert torch.equal(wrapped(x), x)
+    assert inductor_config.cpp.vec_isa_ok == before

@@ -42,6 +42,17 @@ def autocast_dtype(config: TrainConfig, device: torch.device):
     return torch.bfloat16 if supported else None
 
 
+# Inductor's options for every vaekit compile. ``cpp.vec_isa_ok``: trust the CPU's own
+# feature flags (cpuid) for the SIMD instruction sets instead of proving each one by
+# building and loading a test library. That proof costs ~8 s in a process's first compile
+# on a 2-core machine (four g++ builds against torch's headers, each loaded in a fresh
+# Python), which is most of a first compile of the MNIST MLP's training step (~12 s with,
+# ~20 s without). Passed per compile, not set globally, so other code's compiles keep the
+# proof. If this compiler cannot build for a flagged set after all, the compile fails on
+# its first call and ``Compiled`` carries on eagerly, saying so.
+COMPILE_OPTIONS = {"cpp.vec_isa_ok": True}
+
+
 class Compiled(torch.nn.Module):
     """torch.compile of a module or function (the training forward, the IW estimator's
     log weights), with a clean fallback to eager execution when the compiler is unavailable
@@ -53,7 +64,7 @@ class Compiled(torch.nn.Module):
         self.log = log
         self.doing = doing
         try:
-            self.fn = torch.compile(net, dynamic=dynamic)
+            self.fn = torch.compile(net, dynamic=dynamic, options=COMPILE_OPTIONS)
         except Exception as e:  # no compiler on this platform
             self.fn = None
             log(f"torch.compile unavailable ({type(e).__name__}: {e}); {doing} eagerly")
