@@ -78,7 +78,7 @@ def _sync(device: str) -> None:
 
 def mnist_trainer(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool = False, device: str = "cpu",
                   precision: str = "fp32", lr_decay: float = 1.0, seed: int = 0,
-                  flush_denormals: bool = True) -> Trainer:
+                  flush_denormals: bool = True, beta2: float = 0.999) -> Trainer:
     """The 784-400-20 Bernoulli VAE on ``x`` with vaekit's trainer and dynamic binarization,
     as every MNIST speed and quality benchmark here trains it."""
     from vaekit.apps.image_data import dynamic_binarize
@@ -86,6 +86,7 @@ def mnist_trainer(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: boo
     cfg = build_config({
         "model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
         "train": {"epochs": epochs, "batch_size": batch, "lr": lr, "lr_decay": lr_decay, "patience": None,
+                  "adam_betas": [0.9, beta2],
                   "fast": fast, "precision": precision, "device": device, "seed": seed,
                   "flush_denormals": flush_denormals},
     })

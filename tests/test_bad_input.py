@@ -50,6 +50,8 @@ def test_the_installed_entry_point_exits_2_with_one_line(tmp_path):
     (["train", "digits", "--set", "model.latent_dim=-3", "--out", "{tmp}/a"], "model.latent_dim"),
     (["train", "digits", "--set", "train.batch_size=0", "--out", "{tmp}/a"], "train.batch_size"),
     (["train", "digits", "--set", "noequals", "--out", "{tmp}/a"], "key=value"),
+    (["train", "digits", "--set", "train.adam_betas=[0.9,1.0]", "--out", "{tmp}/a"], "train.adam_betas.1"),
+    (["train", "digits", "--set", "train.adam_betas=0.9", "--out", "{tmp}/a"], "train.adam_betas"),
     (["train", "digits", "--skip-nonfinite", "-1", "--out", "{tmp}/a"], "train.skip_nonfinite"),
     (["train", "mnist", "--out", "{tmp}/a"], "dataset mnist: file train-images-idx3-ubyte.gz not found"),
     (["sample", "{tmp}/missing-run"], "does not exist"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
@@ -67,6 +67,9 @@ class TrainConfig(_Strict):
     epochs: PositiveInt = 50
     batch_size: PositiveInt = 128
     lr: float = Field(1e-3, gt=0, description="Adam learning rate")
+    adam_betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.999), description="Adam's decay rates of its first and second moments (Kingma & Ba 2015)"
+    )
     weight_decay: float = Field(0.0, ge=0)
     lr_decay: float = Field(
         1.0, gt=0, le=1, description="multiply the learning rate by this after every epoch"

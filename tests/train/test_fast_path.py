@@ -193,3 +193,27 @@ def test_compile_trusts_cpu_flags_for_its_own_compiles_only(monkeypatch):
     x = torch.randn(3)
     assert torch.equal(wrapped(x), x)
     assert inductor_config.cpp.vec_isa_ok == before
+
+
+def test_adam_betas_reach_the_fused_step(small_config):
+    """``train.adam_betas`` decides Adam's moment decays: the trainer's direct fused step
+    gives the same weights as torch.optim's own Adam built with those betas."""
+    small_config.train.adam_betas = (0.8, 0.95)
+    small_config.train.epochs = 1
+    t = make_trainer(small_config, None)
+    assert t.optimizer.param_groups[0]["betas"] == (0.8, 0.95)
+    ref = [p.detach().clone().requires_grad_() for p in t.params]
+    ref_opt = torch.optim.Adam(ref, lr=small_config.train.lr, betas=(0.8, 0.95))
+    default_betas = [p.detach().clone().requires_grad_() for p in t.params]
+    default_opt = torch.optim.Adam(default_betas, lr=small_config.train.lr)
+    for _ in range(3):  # Adam's first step does not depend on its betas (bias correction)
+        grads = [torch.randn_like(p) for p in ref]
+        for params, step in ((t.params, t.adam.step), (ref, ref_opt.step), (default_betas, default_opt.step)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            step()
+    for p, q, d in zip(t.params, ref, default_betas):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=1e-7)
+    assert any(not torch.allclose(p.detach(), d.detach(), rtol=0, atol=1e-6) for p, d in zip(t.params, default_betas))
+    t.fit()
+    assert t.optimizer.param_groups[0]["betas"] == (0.8, 0.95)

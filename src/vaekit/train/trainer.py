@@ -99,7 +99,8 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.params = list(model.parameters())  # listed once: walking the modules costs ~70 us a step
-        self.optimizer = torch.optim.Adam(self.params, lr=config.lr, weight_decay=config.weight_decay,
+        self.optimizer = torch.optim.Adam(self.params, lr=config.lr, betas=config.adam_betas,
+                                          weight_decay=config.weight_decay,
                                           fused=fused_adam_ok(self.device))
         self.adam = AdamStep(self.optimizer)
         self.autocast = autocast_dtype(config, self.device)
@@ -375,8 +376,9 @@ class Trainer:
         with InterruptFlag() as interrupt, progress, denormals:
             task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
             while self.epoch < cfg.epochs:
-                for group in self.optimizer.param_groups:
+                for group in self.optimizer.param_groups:  # the config decides, also on resume
                     group["lr"] = cfg.lr * cfg.lr_decay**self.epoch
+                    group["betas"] = cfg.adam_betas
                 self.shuffle_gen.set_state(self.epoch_start_shuffle)
                 order = epoch_order(self.train_data, self.global_batch, self.shuffle_gen)
                 for b in range(self.batch_index, self.steps_per_epoch):
