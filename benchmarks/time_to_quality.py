@@ -138,6 +138,7 @@ def main() -> None:
     p.add_argument("--select-on-val", nargs="+", metavar="BATCH:LR[:BETA2]", default=None,
                    help="instead: time each fast setting to the first target on held-out training images "
                         "(trained on images 0-53,999, scored on 54,000-59,999), to choose one without the test set")
+    p.add_argument("--pythae-first", action="store_true", help="run Pythae before vaekit's rows (default: last)")
     p.add_argument("--reuse-compiler-cache", action="store_true",
                    help="keep torch's on-disk compiler cache (default: an empty one, so 'cold' is a first compile)")
     args = p.parse_args()
@@ -151,25 +152,32 @@ def main() -> None:
     train_x = torch.from_numpy(x)
     test_x = torch.from_numpy((np.random.default_rng(1234).random(tx.shape, dtype=np.float32) < tx).astype(np.float32))
     targets = args.target
-    results = {
-        "vaekit_default": vaekit_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3, False),
-        "vaekit_fast": vaekit_time(train_x, test_x, targets, args.max_epochs, args.fast_batch, args.fast_lr, True,
-                                   beta2=args.fast_beta2),
+    fast = (args.fast_batch, args.fast_lr)
+
+    def vaekit_row(batch, lr, compiled, precision="fp32", beta2=0.999):
+        return lambda: vaekit_time(train_x, test_x, targets, args.max_epochs, batch, lr, compiled, precision, beta2)
+
+    runs = {
+        "vaekit_default": vaekit_row(128, 1e-3, False),
+        "vaekit_fast": vaekit_row(*fast, True, beta2=args.fast_beta2),
         # a second model of the same shape, as in a hyperparameter search or one model per
         # customer: the compiler's caches are warm, so its first epoch costs what the others do
-        "vaekit_fast_warm": vaekit_time(train_x, test_x, targets, args.max_epochs, args.fast_batch, args.fast_lr,
-                                        True, beta2=args.fast_beta2),
-        # batch 512: the fast setting that stays within ~0.5 nats of the default after equal
-        # epochs on held-out training images (fast_settings_val.md)
-        "vaekit_fast_b512": vaekit_time(train_x, test_x, targets, args.max_epochs, 512, 2.8e-3, True,
-                                        beta2=args.b512_beta2),
+        "vaekit_fast_warm": vaekit_row(*fast, True, beta2=args.fast_beta2),
+        # batch 512: the fast setting that stays within 0.5 nats of the default after equal
+        # epochs on held-out training images (fast_settings_val_beta2.md)
+        "vaekit_fast_b512": vaekit_row(512, 2.8e-3, True, beta2=args.b512_beta2),
         # the fast settings without the compiler: bf16 autocast, eager, nothing to compile
-        "vaekit_bf16_eager": vaekit_time(train_x, test_x, targets, args.max_epochs, args.fast_batch, args.fast_lr,
-                                         False, "bf16", args.fast_beta2),
-        "vaekit_bf16_eager_b512": vaekit_time(train_x, test_x, targets, args.max_epochs, 512, 2.8e-3, False, "bf16",
-                                              args.b512_beta2),
-        "pythae": pythae_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3),
+        "vaekit_bf16_eager": vaekit_row(*fast, False, "bf16", args.fast_beta2),
+        "vaekit_bf16_eager_b512": vaekit_row(512, 2.8e-3, False, "bf16", args.b512_beta2),
+        "pythae": lambda: pythae_time(train_x, test_x, targets, args.max_epochs, 128, 1e-3),
     }
+    # the rows run in turn; --pythae-first moves Pythae from last to first, to see what the
+    # machine's drift over the run does to the ratio
+    order = list(runs)
+    if args.pythae_first:
+        order = ["pythae"] + [k for k in order if k != "pythae"]
+    done = {name: runs[name]() for name in order}
+    results = {name: done[name] for name in runs}
     for k, v in results.items():
         print(k, v["targets"], flush=True)
     by_target = {}
@@ -203,7 +211,8 @@ def main() -> None:
                              f"beta2 {args.fast_beta2:g} (batch-512 rows: lr 0.0028, beta2 {args.b512_beta2:g}); the "
                              f"compile time is inside its first epoch (cold: the first compile in this process"
                              f"{', on-disk compiler cache reused' if args.reuse_compiler_cache else ', empty on-disk compiler cache'}"
-                             f"; warm: a second model of the same shape). {payload['machine']['cpu']}, torch "
+                             f"; warm: a second model of the same shape). Pythae ran {'first' if args.pythae_first else 'last'}. "
+                             f"{payload['machine']['cpu']}, torch "
                              f"{payload['versions']['torch']}; {payload['date']}.\n")
     write_results("time_to_quality", payload, md)
     print(md)
