@@ -376,7 +376,7 @@ class Trainer:
         with InterruptFlag() as interrupt, progress, denormals:
             task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
             while self.epoch < cfg.epochs:
-                for group in self.optimizer.param_groups:  # the config decides, also on resume
+                for group in self.optimizer.param_groups:  # from the config every epoch
                     group["lr"] = cfg.lr * cfg.lr_decay**self.epoch
                     group["betas"] = cfg.adam_betas
                 self.shuffle_gen.set_state(self.epoch_start_shuffle)
