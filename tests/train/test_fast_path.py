@@ -213,3 +213,38 @@ def test_adam_betas_reach_the_fused_step(small_config):
     assert any(not torch.allclose(p.detach(), d.detach(), rtol=0, atol=1e-6) for p, d in zip(t.params, default_betas))
     t.fit()
     assert t.optimizer.param_groups[0]["betas"] == (0.8, 0.95)
+
+
+def test_compiled_backward_failure_redoes_the_batch_eagerly(small_config, monkeypatch):
+    """The compiled backward graph is built at the first backward, outside ``Compiled``'s
+    own guard. If it fails, the trainer stops compiling, says so, and runs the same batch
+    eagerly: the run ends with the weights of a run that never compiled."""
+
+    class FailingBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("backward graph did not build")
+
+    def compile_with_broken_backward(net, **kwargs):
+        def run(*args):
+            out = net(*args)
+            out.loss = FailingBackward.apply(out.loss)
+            return out
+        return run
+
+    eager = make_trainer(small_config, None)
+    eager.fit()
+    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
+    small_config.train.compile = True
+    messages = []
+    t = make_trainer(small_config, None)
+    t.net.log = messages.append
+    result = t.fit()
+    assert result.epochs == 3 and t.net.fn is None
+    assert len(messages) == 1 and "torch.compile failed (RuntimeError: backward graph did not build)" in messages[0]
+    for (name, a), b in zip(t.model.state_dict().items(), eager.model.state_dict().values()):
+        assert torch.equal(a, b), name

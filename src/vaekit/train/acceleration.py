@@ -58,7 +58,9 @@ COMPILE_OPTIONS = {"cpp.vec_isa_ok": True}
 class Compiled(torch.nn.Module):
     """torch.compile of a module or function (the training forward, the IW estimator's
     log weights), with a clean fallback to eager execution when the compiler is unavailable
-    or fails on it (reported once, naming what continues eagerly)."""
+    or fails on it (reported once, naming what continues eagerly). A compiled training
+    step builds its backward graph at its first backward, outside this guard; the trainer
+    catches that failure, calls ``give_up`` and runs the batch again eagerly."""
 
     def __init__(self, net: Callable, log: Callable[[str], None], doing: str = "training", dynamic: bool = False):
         super().__init__()
@@ -71,13 +73,17 @@ class Compiled(torch.nn.Module):
             self.fn = None
             log(f"torch.compile unavailable ({type(e).__name__}: {e}); {doing} eagerly")
 
+    def give_up(self, error: Exception) -> None:
+        """Stop using the compiled function after ``error``; say so once."""
+        self.fn = None
+        self.log(f"torch.compile failed ({type(error).__name__}: {error}); {self.doing} eagerly")
+
     def forward(self, *args):
         if self.fn is not None:
             try:
                 return self.fn(*args)
             except Exception as e:  # compilation happens on the first call
-                self.fn = None
-                self.log(f"torch.compile failed ({type(e).__name__}: {e}); {self.doing} eagerly")
+                self.give_up(e)
         return self.eager(*args)
 
 

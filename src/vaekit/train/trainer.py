@@ -244,11 +244,17 @@ class Trainer:
         part = self._local(n_global)
         x, y = x[part].to(self.device), None if y is None else y[part].to(self.device)
         eps = (eps[:, part] if eps.dim() == 3 else eps[part]).to(self.device)
+        self._update(x, y, eps, n_global)
+        self.global_step += 1
+
+    def _update(self, x: Tensor, y: Tensor | None, eps: Tensor, n_global: int) -> None:
+        """Forward, backward and optimizer step on this rank's share of one global batch."""
         self.adam.zero_grad()
         k = self.config.iwae_k if self.config.objective == "iwae" else 0
         # a short last batch runs eagerly: compiling its shape too would cost seconds (~6 s
         # for the MNIST MLP) to save milliseconds, once per epoch length
-        net = self.net.eager if isinstance(self.net, Compiled) and n_global != self.full_batch else self.net
+        compiled = isinstance(self.net, Compiled) and self.net.fn is not None and n_global == self.full_batch
+        net = self.net if compiled or not isinstance(self.net, Compiled) else self.net.eager
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
         # DDP averages gradients over ranks; weight each rank by its share of the batch. A
@@ -261,21 +267,25 @@ class Trainer:
         (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
         grads_ok = False
         if not bad_loss:
-            loss.backward()
+            try:
+                loss.backward()
+            except Exception as e:
+                if not compiled:
+                    raise
+                # the compiled backward graph is built at the first backward, outside
+                # Compiled's own guard: if that fails, the same batch runs again eagerly
+                self.net.give_up(e)
+                return self._update(x, y, eps, n_global)
             grads_ok = clip_gradients(self.params, self.config.grad_clip)
         if bad_loss or not grads_ok:
             self._skip_or_stop("loss" if bad_loss else "gradient norm")
-        else:
-            self.adam.step()
-            n = x.shape[0]
-            if n == 0:
-                self.global_step += 1
-                return
-            self.sums["loss"] += float(out.loss.detach()) * n
+            return
+        self.adam.step()
+        if n_local:
+            self.sums["loss"] += float(out.loss.detach()) * n_local
             self.sums["elbo"] += float(out.elbo.detach().sum())
             self.sums["kl"] += float(out.kl.detach().sum())
-            self.sums["n"] += n
-        self.global_step += 1
+            self.sums["n"] += n_local
 
     def _skip_or_stop(self, what: str) -> None:
         self.skipped += 1
