@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
-from throughput import SELECTION_SPLIT, mnist_trainer  # noqa: E402
+from throughput import ADAM_BETA2, SELECTION_SPLIT, mnist_trainer  # noqa: E402
 
 from vaekit.apps.image_data import load_raw  # noqa: E402
 from vaekit.config import DataConfig  # noqa: E402
@@ -35,10 +35,10 @@ from vaekit.metrics.likelihood import iw_nll  # noqa: E402
 from vaekit.train import Tensors  # noqa: E402
 
 SETTINGS = [
-    ("fp32, batch 128, lr 1e-3 (default)", 128, 1e-3, "fp32", 1.0, 0.999),
-    ("fp32, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "fp32", 1.0, 0.999),
-    ("bf16, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "bf16", 1.0, 0.999),
-    ("fp32, batch 1024, lr 5e-3", 1024, 5e-3, "fp32", 1.0, 0.999),
+    ("fp32, batch 128, lr 1e-3 (default)", 128, 1e-3, "fp32", 1.0, ADAM_BETA2),
+    ("fp32, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "fp32", 1.0, ADAM_BETA2),
+    ("bf16, batch 1024, lr 2.8e-3", 1024, 2.8e-3, "bf16", 1.0, ADAM_BETA2),
+    ("fp32, batch 1024, lr 5e-3", 1024, 5e-3, "fp32", 1.0, ADAM_BETA2),
 ]
 
 
@@ -48,9 +48,9 @@ def _setting(text: str) -> tuple[str, int, float, str, float, float]:
         raise SystemExit(f"--setting {text!r}: expected PRECISION,BATCH,LR[,DECAY[,BETA2]] with precision "
                          "fp32, bf16 or fast")
     decay = float(rest[0]) if rest else 1.0
-    beta2 = float(rest[1]) if len(rest) > 1 else 0.999
+    beta2 = float(rest[1]) if len(rest) > 1 else ADAM_BETA2
     name = (f"{precision}, batch {batch}, lr {lr}" + (f", lr x{decay:g} an epoch" if decay != 1.0 else "")
-            + (f", Adam beta2 {beta2:g}" if beta2 != 0.999 else ""))
+            + (f", Adam beta2 {beta2:g}" if beta2 != ADAM_BETA2 else ""))
     return name, int(batch), float(lr), precision, decay, beta2
 
 

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, now, versions, write_results  # noqa: E402
-from throughput import SELECTION_SPLIT, mnist_trainer, pythae_epochs, pythae_vae  # noqa: E402
+from throughput import ADAM_BETA2, SELECTION_SPLIT, mnist_trainer, pythae_epochs, pythae_vae  # noqa: E402
 
 from vaekit.apps.image_data import load_raw  # noqa: E402
 from vaekit.config import DataConfig  # noqa: E402
@@ -63,7 +63,7 @@ def _run(train_one_epoch, score, targets: list[float], max_epochs: int) -> dict:
     return {"targets": {f"{t:g}": _reached(t, curve, clock) for t in targets}, "curve": curve, "clock": clock}
 
 
-def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast, precision="fp32", beta2=0.999) -> dict:
+def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast, precision="fp32", beta2=ADAM_BETA2) -> dict:
     trainer = mnist_trainer(train_x, 1, batch, lr, fast, precision=precision, beta2=beta2)
     model = trainer.model
 
@@ -101,7 +101,7 @@ def select_on_validation(x: np.ndarray, settings: list[str], target: float, max_
     rows = []
     for setting in settings:
         batch, lr, *beta2 = setting.split(":")
-        beta2 = float(beta2[0]) if beta2 else 0.999
+        beta2 = float(beta2[0]) if beta2 else ADAM_BETA2
         run = vaekit_time(train_x, val_x, [target], max_epochs, int(batch), float(lr), True, beta2=beta2)
         rows.append({"batch": int(batch), "lr": float(lr), "beta2": beta2, **run["targets"][f"{target:g}"],
                      "curve": run["curve"], "clock": run["clock"]})
@@ -120,7 +120,7 @@ def select_on_validation(x: np.ndarray, settings: list[str], target: float, max_
         for t in levels:
             hit = _reached(t, r["curve"], r["clock"])
             cells.append(f"{hit['seconds']} ({hit['epochs']})" if hit["seconds"] is not None else "not reached")
-        lines.append(f"| {r['batch']} | {r['lr']:g} | {r.get('beta2', 0.999):g} | " + " | ".join(cells) + f" | {min(r['curve']):.2f} |")
+        lines.append(f"| {r['batch']} | {r['lr']:g} | {r.get('beta2', ADAM_BETA2):g} | " + " | ".join(cells) + f" | {min(r['curve']):.2f} |")
     lines += ["", f"{payload['machine']['cpu']}, torch {payload['versions']['torch']}; {payload['date']}."]
     write_results("time_to_quality_val_select", payload, "\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -157,7 +157,7 @@ def main() -> None:
     targets = args.target
     fast = (args.fast_batch, args.fast_lr)
 
-    def vaekit_row(batch, lr, compiled, precision="fp32", beta2=0.999):
+    def vaekit_row(batch, lr, compiled, precision="fp32", beta2=ADAM_BETA2):
         return lambda: vaekit_time(train_x, test_x, targets, args.max_epochs, batch, lr, compiled, precision, beta2)
 
     runs = {

@@ -254,7 +254,7 @@ class Trainer:
         # a short last batch runs eagerly: compiling its shape too would cost seconds (~6 s
         # for the MNIST MLP) to save milliseconds, once per epoch length
         compiled = isinstance(self.net, Compiled) and self.net.fn is not None and n_global == self.full_batch
-        net = self.net if compiled or not isinstance(self.net, Compiled) else self.net.eager
+        net = self.net.eager if isinstance(self.net, Compiled) and not compiled else self.net
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
         # DDP averages gradients over ranks; weight each rank by its share of the batch. A
@@ -386,9 +386,8 @@ class Trainer:
         with InterruptFlag() as interrupt, progress, denormals:
             task = progress.add_task("train", total=cfg.epochs * self.steps_per_epoch, completed=self.global_step)
             while self.epoch < cfg.epochs:
-                for group in self.optimizer.param_groups:  # from the config every epoch
+                for group in self.optimizer.param_groups:
                     group["lr"] = cfg.lr * cfg.lr_decay**self.epoch
-                    group["betas"] = cfg.adam_betas
                 self.shuffle_gen.set_state(self.epoch_start_shuffle)
                 order = epoch_order(self.train_data, self.global_batch, self.shuffle_gen)
                 for b in range(self.batch_index, self.steps_per_epoch):
