@@ -145,3 +145,13 @@ def test_resume_without_checkpoint_and_corrupted_config(tmp_path, run, cli):
     (copy / "config.json").write_text("{not json")
     code, err = cli("sample", str(copy))
     assert code == 2 and "config.json is not valid JSON" in err
+
+
+def test_settings_given_with_resume_are_reported_as_not_applied(tmp_path, cli):
+    out = tmp_path / "run"
+    assert main(["train", "digits", "--epochs", "1", "--out", str(out), *FAST]) == 0
+    before = (out / "model.safetensors").read_bytes()
+    code, err = cli("train", "digits", "--out", str(out), "--resume", "--set", "train.lr=5")
+    assert code == 0
+    assert "a resumed run keeps its own config.json; not applied: train.lr=5" in err
+    assert (out / "model.safetensors").read_bytes() == before

@@ -100,6 +100,9 @@ def train(
         resume = (run_dir / "checkpoints" / "last.safetensors").is_file()
         overwrite = not resume
     command = "vaekit " + shlex.join(_ARGV or sys.argv[1:])
+    if resume and overrides and (dist is None or dist.is_main):
+        err_console.print(f"note: a resumed run keeps its own config.json; not applied: {', '.join(overrides)}",
+                          highlight=False, soft_wrap=True)
     base = None if resume else load_preset(preset)
     if (base is not None and base.get("application") == "text") or (resume and _is_text_run(run_dir)):
         _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist)
