@@ -6,9 +6,10 @@ clipping with ``clip_grad_norm_`` against ``trainer.clip_gradients`` (784-400-20
 gradients, below the bound; torch's ``get_total_norm`` alone), one fused Adam update and
 zero_grad through ``torch.optim`` against ``acceleration.AdamStep``, the five large
 matmuls of a batch-128 step against the machine's fp32 peak, binarization's threshold
-(a comparison and a cast against clamp + ceil), and the random draw
-of dynamic binarization (torch float uniforms, torch 64-bit integers, NumPy SFC64 words
-as vaekit draws them).
+(a comparison and a cast against clamp + ceil; and compiled, reading int16 noise against
+the int32 noise vaekit draws), the random draw of dynamic binarization (torch float
+uniforms, torch 64-bit integers, NumPy SFC64 words as vaekit draws them), and the gather of
+a batch of images (advanced indexing against ``index_select``).
 
     python benchmarks/step_costs.py
 """
@@ -121,6 +122,30 @@ def threshold_costs(batch: int = 1024) -> dict:
             "vaekit_us": microseconds(lambda: dynamic_binarize.apply(x, noise), reps=100)}
 
 
+def compiled_threshold_costs(batch: int = 1024) -> dict:
+    """The threshold compiled by torch.compile (as the fast path runs it), reading the noise
+    as int16 against as int32: inductor vectorizes the int32 load and not the int16 one."""
+    from vaekit.train.acceleration import COMPILE_OPTIONS
+
+    x = torch.randint(0, 256, (batch, 1, 28, 28)) / 255.0
+    noise = dynamic_binarize.noise(x, torch.Generator().manual_seed(0))
+    out = {}
+    for name, n in (("int16_us", noise.to(torch.int16)), ("int32_us", noise)):
+        torch._dynamo.reset()
+        compiled = torch.compile(dynamic_binarize.apply, options=COMPILE_OPTIONS, dynamic=True)
+        out[name] = microseconds(lambda: compiled(x, n), reps=100)
+    torch._dynamo.reset()
+    return out
+
+
+def gather_costs(batch: int = 1024, n: int = 60_000) -> dict:
+    """A random batch of MNIST-shaped images out of a resident training set."""
+    data = torch.rand(n, 1, 28, 28)
+    idx = torch.randperm(n)[:batch]
+    return {"advanced_indexing_us": microseconds(lambda: data[idx]),
+            "index_select_us": microseconds(lambda: data.index_select(0, idx))}
+
+
 def draw_costs(batch: int) -> dict:
     x = torch.rand(batch, 1, 28, 28)
     g = torch.Generator().manual_seed(0)
@@ -138,7 +163,8 @@ def main() -> None:
     torch.manual_seed(0)
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
                "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(),
-               "threshold_b1024": threshold_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+               "threshold_b1024": threshold_costs(),
+               "compiled_threshold_b1024": compiled_threshold_costs(), "gather_b1024": gather_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
     metrics = {k: ({kk: round(vv, 3 if kk == "fraction_of_peak" else 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
@@ -159,10 +185,14 @@ def main() -> None:
              f"{m['matmuls_b128']['five_large_us']} |"]
     lines.append(f"| binarization threshold, batch 1024 | compare + cast | {m['threshold_b1024']['compare_cast_us']} "
                  f"| clamp + ceil | {m['threshold_b1024']['vaekit_us']} |")
+    lines.append(f"| binarization threshold compiled, batch 1024 | int16 noise | "
+                 f"{m['compiled_threshold_b1024']['int16_us']} | int32 noise | {m['compiled_threshold_b1024']['int32_us']} |")
+    lines.append(f"| batch gather, 1024 of 60,000 images | x[idx] | {m['gather_b1024']['advanced_indexing_us']} | "
+                 f"index_select | {m['gather_b1024']['index_select_us']} |")
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "
-                     f"{d['torch_float_uniform_us']} / {d['torch_int64_words_us']} | SFC64 words | "
+                     f"{d['torch_float_uniform_us']} / {d['torch_int64_words_us']} | SFC64 words (int32) | "
                      f"{d['vaekit_sfc64_us']} |")
     lines += ["", f"{payload['machine']['cpu']}, {metrics['threads']} threads, torch {payload['versions']['torch']}; "
                   f"{payload['date']}."]

@@ -47,20 +47,26 @@ class DynamicBinarize:
     P(1) = x_i to within 2^-16. The words come from NumPy's SFC64 generator (Small Fast
     Chaotic, which passes BigCrush and PractRand), seeded for each batch from the
     trainer's torch generator, so that generator's state (which checkpoints hold) still
-    decides every draw. For 1024 MNIST images the draw takes ~0.36 ms, against ~0.68 ms for
-    torch's 64-bit integers and ~2.0 ms for its float uniforms, and the threshold ~0.5 ms
-    (``benchmarks/step_costs.py``). Drawing (``noise``) is kept apart from
+    decides every draw. For 1024 MNIST images the draw takes ~0.45 ms, against ~0.66 ms for
+    torch's 64-bit integers and ~1.9 ms for its float uniforms, and the threshold ~0.5 ms
+    eagerly, ~0.28 ms compiled (``benchmarks/step_costs.py``). Drawing (``noise``) is kept apart from
     thresholding (``apply``) so that a compiled training step compiles the threshold while
     the draw stays on the trainer's seeded generator. A NaN pixel stays NaN so the
     trainer's non-finite guard sees it.
     """
 
     def noise(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Uniform 16-bit integers shaped like ``x`` (int16: -32768 ... 32767)."""
+        """Uniform 16-bit integers shaped like ``x`` (-32768 ... 32767), held as int32.
+
+        Drawn as int16 and widened: inductor's CPU code generator does not vectorize int16
+        loads, so a compiled threshold reading int16 runs as a scalar loop (2.2 ms for 1024
+        MNIST images) where it reads int32 with SIMD (0.28 ms; ``benchmarks/step_costs.py``);
+        the widening costs ~0.1 ms.
+        """
         n = x.numel()
         seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
         words = np.random.SFC64(seed).random_raw((n + 3) // 4)  # uint64
-        return torch.from_numpy(words.view(np.int16)[:n]).view(x.shape)
+        return torch.from_numpy(words.view(np.int16)[:n]).view(x.shape).to(torch.int32)
 
     def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The binary image for drawn ``noise``: branch-free, so a compiled step can fuse it.

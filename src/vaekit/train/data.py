@@ -34,7 +34,9 @@ class Tensors:
         return self.x.shape[0]
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.x[idx], None if self.y is None else self.y[idx]
+        """The examples at ``idx``. ``index_select`` copies whole rows and, on CPU, takes about
+        half the time of advanced indexing (``x[idx]``) for a batch of images."""
+        return self.x.index_select(0, idx), None if self.y is None else self.y.index_select(0, idx)
 
 
 def epoch_order(data: Tensors, batch: int, generator: torch.Generator) -> Tensor:
