@@ -10,10 +10,10 @@ from vaekit.metrics.likelihood import CompiledLogWeights, iw_nll
 from vaekit.train import Tensors
 
 
-def _model_and_data():
+def _model_and_data(side: int = 6):
     torch.manual_seed(0)
-    model = build_vae(image_vae_description(ModelConfig(latent_dim=4, hidden=[16]), (1, 6, 6))).eval()
-    x = torch.bernoulli(torch.rand(12, 1, 6, 6, generator=torch.Generator().manual_seed(1)))
+    model = build_vae(image_vae_description(ModelConfig(latent_dim=4, hidden=[16]), (1, side, side))).eval()
+    x = torch.bernoulli(torch.rand(12, 1, side, side, generator=torch.Generator().manual_seed(1)))
     return model, Tensors(x)
 
 
@@ -26,10 +26,11 @@ def test_chunk_size_changes_only_the_monte_carlo_noise():
 
 
 def test_compiled_estimate_matches_eager():
-    model, data = _model_and_data()
-    eager = iw_nll(model, data, k=40, chunk=20, batch_size=6, compile=False)
-    compiled = iw_nll(model, data, k=40, chunk=20, batch_size=6, compile=True)
-    assert torch.allclose(eager, compiled, atol=1e-3)
+    for side in (6, 8):  # 36 pixels; 64 pixels, where the compiled likelihood groups 16 a log
+        model, data = _model_and_data(side)
+        eager = iw_nll(model, data, k=40, chunk=20, batch_size=6, compile=False)
+        compiled = iw_nll(model, data, k=40, chunk=20, batch_size=6, compile=True)
+        assert torch.allclose(eager, compiled, atol=1e-3)
 
 
 def test_compiler_failure_falls_back_to_eager_once(monkeypatch):
