@@ -9,7 +9,8 @@ matmuls of a batch-128 step against the machine's fp32 peak, binarization's thre
 (a comparison and a cast against clamp + ceil; and compiled, reading int16 noise against
 the int32 noise vaekit draws), the random draw of dynamic binarization (torch float
 uniforms, torch 64-bit integers, NumPy SFC64 words as vaekit draws them), and the gather of
-a batch of images (advanced indexing against ``index_select``).
+a batch of images (advanced indexing against ``index_select``), and the compiled Bernoulli
+term of an importance-sampling chunk (softplus form against vaekit's one-pass form).
 
     python benchmarks/step_costs.py
 """
@@ -138,6 +139,26 @@ def compiled_threshold_costs(batch: int = 1024) -> dict:
     return out
 
 
+def iw_likelihood_costs(samples: int = 100, images: int = 50) -> dict:
+    """The Bernoulli term of one importance-sampling chunk (100 samples x 50 MNIST images of
+    logits against their 50 images), compiled: the softplus form (an exp and a log1p a pixel)
+    against vaekit's one-pass form (one exp a pixel, the log of 16 factors' product)."""
+    from vaekit.core.distributions import _bernoulli_log_prob_one_pass
+    from vaekit.train.acceleration import COMPILE_OPTIONS
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(samples, images, 784, generator=g) * 4 - 2
+    x = torch.bernoulli(torch.rand(images, 784, generator=g))
+    out = {}
+    for name, fn in (("softplus_us", lambda p, x: (p * x - F.softplus(p)).sum(-1)),
+                     ("one_pass_us", _bernoulli_log_prob_one_pass)):
+        torch._dynamo.reset()
+        compiled = torch.compile(fn, options=COMPILE_OPTIONS)
+        out[name] = microseconds(lambda: compiled(logits, x), reps=50)
+    torch._dynamo.reset()
+    return out
+
+
 def gather_costs(batch: int = 1024, n: int = 60_000) -> dict:
     """A random batch of MNIST-shaped images out of a resident training set."""
     data = torch.rand(n, 1, 28, 28)
@@ -164,7 +185,8 @@ def main() -> None:
     metrics = {"threads": torch.get_num_threads(), "likelihood_b128": likelihood_costs(),
                "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(),
                "threshold_b1024": threshold_costs(),
-               "compiled_threshold_b1024": compiled_threshold_costs(), "gather_b1024": gather_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+               "compiled_threshold_b1024": compiled_threshold_costs(), "gather_b1024": gather_costs(),
+               "iw_likelihood_chunk": iw_likelihood_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
     metrics = {k: ({kk: round(vv, 3 if kk == "fraction_of_peak" else 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
@@ -189,6 +211,9 @@ def main() -> None:
                  f"{m['compiled_threshold_b1024']['int16_us']} | int32 noise | {m['compiled_threshold_b1024']['int32_us']} |")
     lines.append(f"| batch gather, 1024 of 60,000 images | x[idx] | {m['gather_b1024']['advanced_indexing_us']} | "
                  f"index_select | {m['gather_b1024']['index_select_us']} |")
+    lines.append(f"| IW-NLL Bernoulli term, 100 x 50 x 784 logits, compiled | softplus form | "
+                 f"{m['iw_likelihood_chunk']['softplus_us']} | one pass, log of 16 factors | "
+                 f"{m['iw_likelihood_chunk']['one_pass_us']} |")
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "
