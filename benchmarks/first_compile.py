@@ -41,8 +41,8 @@ if {default!r}:
     acceleration.COMPILE_OPTIONS = None
 from throughput import mnist_like, mnist_trainer
 x = mnist_like(60000)
-trainer = mnist_trainer(x, 1, 1024, 4e-3, fast=True)
-batch = x[:1024]
+trainer = mnist_trainer(x, 1, {batch!r}, {lr!r}, fast={fast!r}, precision={precision!r}, compile={compile!r})
+batch = x[:{batch!r}]
 start = time.perf_counter()
 trainer._step(batch, None)
 first = time.perf_counter() - start
@@ -50,16 +50,20 @@ start = time.perf_counter()
 trainer._step(batch, None)
 second = time.perf_counter() - start
 print(json.dumps({{"first_step_s": first, "second_step_s": second,
-                   "compiled": trainer.net.fn is not None}}))
+                   "compiled": getattr(trainer.net, "fn", None) is not None}}))
 """
 
 
-def first_step(default: bool) -> dict:
-    """One fresh process, one empty compiler cache; the first and second step's seconds."""
-    with tempfile.TemporaryDirectory(prefix="vaekit-inductor-") as cache:
-        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+def first_step(default: bool, batch: int = 1024, lr: float = 4e-3, fast: bool = True, precision: str = "fp32",
+               compile: bool = False, cache: str | None = None) -> dict:
+    """One fresh process; the first and second step's seconds (by default the fast
+    settings: compile + bf16, batch 1024). The compiler cache is an empty one, or ``cache``
+    (a directory an earlier process filled: a later run on the same machine)."""
+    with tempfile.TemporaryDirectory(prefix="vaekit-inductor-") as tmp:
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache or tmp)
         env.pop("TORCHINDUCTOR_VEC_ISA_OK", None)
-        code = CHILD.format(bench=str(Path(__file__).resolve().parent), default=default)
+        code = CHILD.format(bench=str(Path(__file__).resolve().parent), default=default, batch=batch, lr=lr,
+                            fast=fast, precision=precision, compile=compile)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"first-compile child failed:\n{out.stderr[-2000:]}")

@@ -79,16 +79,17 @@ def _sync(device: str) -> None:
 
 def mnist_trainer(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool = False, device: str = "cpu",
                   precision: str = "fp32", lr_decay: float = 1.0, seed: int = 0,
-                  flush_denormals: bool = True, beta2: float = ADAM_BETA2) -> Trainer:
+                  flush_denormals: bool = True, beta2: float = ADAM_BETA2, compile: bool = False) -> Trainer:
     """The 784-400-20 Bernoulli VAE on ``x`` with vaekit's trainer and dynamic binarization,
-    as every MNIST speed and quality benchmark here trains it."""
+    as every MNIST speed and quality benchmark here trains it (``compile``: torch.compile
+    without the rest of the fast path)."""
     from vaekit.apps.image_data import dynamic_binarize
 
     cfg = build_config({
         "model": {"architecture": "mlp", "latent_dim": LATENT, "hidden": [HIDDEN]},
         "train": {"epochs": epochs, "batch_size": batch, "lr": lr, "lr_decay": lr_decay, "patience": None,
                   "adam_betas": [0.9, beta2],
-                  "fast": fast, "precision": precision, "device": device, "seed": seed,
+                  "fast": fast, "compile": compile, "precision": precision, "device": device, "seed": seed,
                   "flush_denormals": flush_denormals},
     })
     torch.manual_seed(seed)
