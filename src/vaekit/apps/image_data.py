@@ -49,9 +49,9 @@ class DynamicBinarize:
     trainer's torch generator, so that generator's state (which checkpoints hold) still
     decides every draw. For 1024 MNIST images the draw takes ~0.45 ms, against ~0.66 ms for
     torch's 64-bit integers and ~1.9 ms for its float uniforms, and the threshold ~0.5 ms
-    eagerly, ~0.28 ms compiled (``benchmarks/step_costs.py``). Drawing (``noise``) is kept apart from
-    thresholding (``apply``) so that a compiled training step compiles the threshold while
-    the draw stays on the trainer's seeded generator. A NaN pixel stays NaN so the
+    eagerly, ~0.28 ms compiled (``benchmarks/step_costs.py``). Drawing (``noise``) is kept
+    apart from thresholding (``apply``) so that a compiled training step compiles the
+    threshold while the draw stays on the trainer's seeded generator. A NaN pixel stays NaN so the
     trainer's non-finite guard sees it.
     """
 
