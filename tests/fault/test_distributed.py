@@ -20,16 +20,16 @@ COMMON = ["--set", "model.latent_dim=4", "--set", "model.hidden=[32]",
           "--set", "train.patience=null", "--set", "train.lr=0.003", "--no-progress"]
 
 
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS="1", VAEKIT_OFFLINE="1", COLUMNS="200")
+def env(**extra):
+    e = dict(os.environ, OMP_NUM_THREADS="1", VAEKIT_OFFLINE="1", COLUMNS="200", **extra)
     e.pop("RANK", None)
     e.pop("WORLD_SIZE", None)
     return e
 
 
-def torchrun(nproc, args, extra=(), **kw):
+def torchrun(nproc, args, extra=(), env_extra=None, **kw):
     cmd = [TORCHRUN, "--standalone", f"--nproc_per_node={nproc}", *extra, "-m", "vaekit", "train", *args]
-    return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(cmd, env=env(**(env_extra or {})), capture_output=True, text=True, timeout=600, **kw)
 
 
 def single(args):
@@ -88,3 +88,57 @@ def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
     wa, wb = load_file(tmp_path / "elastic" / "model.safetensors"), load_file(tmp_path / "ref" / "model.safetensors")
     for k in wa:
         assert torch.allclose(wa[k], wb[k], atol=1e-6), k
+
+
+# imported at start-up by every worker that finds it on PYTHONPATH: on rank 1 only, the
+# compiled training step's backward fails (as a compiled backward graph that does not
+# build would), while the binarization threshold compiles as usual
+BROKEN_BACKWARD_ON_RANK_1 = """
+import os
+if os.environ.get("RANK") == "1":
+    import torch
+
+    class FailingBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError("backward graph did not build")
+
+    compile = torch.compile
+
+    def compile_with_broken_backward(net, **kwargs):
+        if not isinstance(net, torch.nn.Module):
+            return compile(net, **kwargs)
+
+        def run(*args):
+            out = net(*args)
+            out.loss = FailingBackward.apply(out.loss)
+            return out
+        return run
+
+    torch.compile = compile_with_broken_backward
+"""
+
+
+def test_a_rank_whose_compiled_backward_fails_retries_the_step_eagerly_in_step_with_the_others(tmp_path):
+    """Under DDP the other ranks wait in the step's gradient all-reduce when one rank's
+    compiled backward fails: that rank retries the batch eagerly and joins the same
+    all-reduce, and the run ends with the weights of a run whose ranks all compiled."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BROKEN_BACKWARD_ON_RANK_1)
+    args = ["digits", "--epochs", "3", "--set", "train.batch_size=32", "--set", "train.compile=true",
+            "--set", "data.limit=512", *COMMON]
+    ref = torchrun(2, [*args, "--out", str(tmp_path / "ref")])
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    broken = torchrun(2, [*args, "--out", str(tmp_path / "broken")], env_extra={"PYTHONPATH": str(site)})
+    assert broken.returncode == 0, broken.stderr[-3000:] + broken.stdout[-2000:]
+    said = broken.stdout + broken.stderr
+    assert "torch.compile failed (RuntimeError: backward graph did not build)" in " ".join(said.split())
+    assert len(losses(tmp_path / "broken")) == 3
+    wa, wb = load_file(tmp_path / "ref" / "model.safetensors"), load_file(tmp_path / "broken" / "model.safetensors")
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k

@@ -255,15 +255,8 @@ class Trainer:
         # for the MNIST MLP) to save milliseconds, once per epoch length
         compiled = isinstance(self.net, Compiled) and self.net.fn is not None and n_global == self.full_batch
         net = self.net.eager if isinstance(self.net, Compiled) and not compiled else self.net
-        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
-        # DDP averages gradients over ranks; weight each rank by its share of the batch. A
-        # rank with no example in a short last batch still joins the all-reduce, with zeros
+        out, loss = self._loss(net, x, y, eps, k, n_global)
         n_local = x.shape[0]
-        if n_local:
-            loss = out.loss * (n_local * self.world / n_global)
-        else:
-            loss = sum(p.sum() for p in self.params) * 0.0
         (bad_loss,) = self._agree(not bool(torch.isfinite(loss)))
         grads_ok = False
         if not bad_loss:
@@ -275,7 +268,14 @@ class Trainer:
                 # the compiled backward graph is built at the first backward, outside
                 # Compiled's own guard: if that fails, the same batch runs again eagerly
                 self.net.give_up(e)
-                return self._update(x, y, eps, n_global)
+                if self.dist is None:
+                    return self._update(x, y, eps, n_global)
+                # under DDP the other ranks have agreed to this step and wait in its gradient
+                # all-reduce, and this rank's DDP forward has already prepared the reducer for
+                # it: the eager retry runs the bare model, whose backward joins that all-reduce
+                self.adam.zero_grad()
+                out, loss = self._loss(self.model, x, y, eps, k, n_global)
+                loss.backward()
             grads_ok = clip_gradients(self.params, self.config.grad_clip)
         if bad_loss or not grads_ok:
             self._skip_or_stop("loss" if bad_loss else "gradient norm")
@@ -286,6 +286,17 @@ class Trainer:
             self.sums["elbo"] += float(out.elbo.detach().sum())
             self.sums["kl"] += float(out.kl.detach().sum())
             self.sums["n"] += n_local
+
+    def _loss(self, net, x: Tensor, y: Tensor | None, eps: Tensor, k: int, n_global: int):
+        """The model's output and this rank's loss. DDP averages gradients over ranks, so each
+        rank's loss is weighted by its share of the batch; a rank with no example in a short
+        last batch still joins the all-reduce, with zeros."""
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
+        n_local = x.shape[0]
+        if n_local:
+            return out, out.loss * (n_local * self.world / n_global)
+        return out, sum(p.sum() for p in self.params) * 0.0
 
     def _skip_or_stop(self, what: str) -> None:
         self.skipped += 1
