@@ -87,8 +87,8 @@ def main() -> None:
     m = payload["machine"]
     lines += ["", f"784-400-20 Bernoulli VAE, epochs of {N_IMAGES:,} MNIST-shaped images; speeds are medians over "
               f"epochs 2-{args.epochs} and {args.reps} interleaved repetitions; a first compile ever is a fresh "
-              f"process with an empty inductor cache, a later one a fresh process with the cache the first filled. {m['cpu']}, {m['cores']} cores, torch {payload['versions']['torch']}; "
-              f"{payload['date']}.", ""]
+              f"process with an empty inductor cache, a later one a fresh process with the cache the first filled. "
+              f"{m['cpu']}, {m['cores']} cores, torch {payload['versions']['torch']}; {payload['date']}.", ""]
     write_results("compile_payoff", payload, "\n".join(lines))
     print("\n".join(lines))
 

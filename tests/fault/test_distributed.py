@@ -91,35 +91,15 @@ def test_killed_worker_restarts_all_and_finishes_from_the_checkpoint(tmp_path):
 
 
 # imported at start-up by every worker that finds it on PYTHONPATH: on rank 1 only, the
-# compiled training step's backward fails (as a compiled backward graph that does not
-# build would), while the binarization threshold compiles as usual
+# compiled training step's backward fails (``tests/compile_faults.py``), while the
+# binarization threshold compiles as usual
 BROKEN_BACKWARD_ON_RANK_1 = """
-import os
+import os, sys
 if os.environ.get("RANK") == "1":
+    sys.path.insert(0, {root!r})
     import torch
-
-    class FailingBackward(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, t):
-            return t.clone()
-
-        @staticmethod
-        def backward(ctx, grad):
-            raise RuntimeError("backward graph did not build")
-
-    compile = torch.compile
-
-    def compile_with_broken_backward(net, **kwargs):
-        if not isinstance(net, torch.nn.Module):
-            return compile(net, **kwargs)
-
-        def run(*args):
-            out = net(*args)
-            out.loss = FailingBackward.apply(out.loss)
-            return out
-        return run
-
-    torch.compile = compile_with_broken_backward
+    from tests.compile_faults import break_backward
+    torch.compile = break_backward(torch.compile)
 """
 
 
@@ -129,7 +109,8 @@ def test_a_rank_whose_compiled_backward_fails_retries_the_step_eagerly_in_step_w
     all-reduce, and the run ends with the weights of a run whose ranks all compiled."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(BROKEN_BACKWARD_ON_RANK_1)
+    root = str(Path(__file__).resolve().parents[2])
+    (site / "sitecustomize.py").write_text(BROKEN_BACKWARD_ON_RANK_1.format(root=root))
     args = ["digits", "--epochs", "3", "--set", "train.batch_size=32", "--set", "train.compile=true",
             "--set", "data.limit=512", *COMMON]
     ref = torchrun(2, [*args, "--out", str(tmp_path / "ref")])

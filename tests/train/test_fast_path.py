@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from tests.compile_faults import break_backward
 from tests.fault.test_trainer_faults import make_trainer
 from vaekit.train import acceleration
 
@@ -219,26 +220,9 @@ def test_compiled_backward_failure_redoes_the_batch_eagerly(small_config, monkey
     """The compiled backward graph is built at the first backward, outside ``Compiled``'s
     own guard. If it fails, the trainer stops compiling, says so, and runs the same batch
     eagerly: the run ends with the weights of a run that never compiled."""
-
-    class FailingBackward(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, t):
-            return t.clone()
-
-        @staticmethod
-        def backward(ctx, grad):
-            raise RuntimeError("backward graph did not build")
-
-    def compile_with_broken_backward(net, **kwargs):
-        def run(*args):
-            out = net(*args)
-            out.loss = FailingBackward.apply(out.loss)
-            return out
-        return run
-
     eager = make_trainer(small_config, None)
     eager.fit()
-    monkeypatch.setattr(torch, "compile", compile_with_broken_backward)
+    monkeypatch.setattr(torch, "compile", break_backward(lambda fn, **kwargs: fn))
     small_config.train.compile = True
     messages = []
     t = make_trainer(small_config, None)
