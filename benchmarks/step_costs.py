@@ -10,7 +10,8 @@ matmuls of a batch-128 step against the machine's fp32 peak, binarization's thre
 the int32 noise vaekit draws), the random draw of dynamic binarization (torch float
 uniforms, torch 64-bit integers, NumPy SFC64 words as vaekit draws them), and the gather of
 a batch of images (advanced indexing against ``index_select``), and the compiled Bernoulli
-term of an importance-sampling chunk (softplus form against vaekit's one-pass form).
+term of an importance-sampling chunk (softplus form against vaekit's one-pass form) and of a
+batch-1024 training step (BCE-with-logits against the one-pass form with its gradient).
 
     python benchmarks/step_costs.py
 """
@@ -159,6 +160,30 @@ def iw_likelihood_costs(samples: int = 100, images: int = 50) -> dict:
     return out
 
 
+def training_likelihood_costs(batch: int = 1024) -> dict:
+    """The Bernoulli term of a training step (one x per row of logits), forward + backward,
+    compiled: BCE-with-logits against vaekit's one-pass form with its analytic gradient."""
+    from vaekit.core.distributions import _BernoulliOnePass
+    from vaekit.train.acceleration import COMPILE_OPTIONS
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(batch, 784, generator=g) * 4 - 2
+    x = torch.bernoulli(torch.rand(batch, 784, generator=g))
+    forms = (("bce_us", lambda p, x: -F.binary_cross_entropy_with_logits(p, x, reduction="none").sum(-1)),
+             ("one_pass_us", _BernoulliOnePass.apply))
+    out = {}
+    for name, form in forms:
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda p, x, form=form: form(p, x).sum(), options=COMPILE_OPTIONS)
+
+        def step():
+            p = base.clone().requires_grad_()
+            compiled(p, x).backward()
+        out[name] = microseconds(step, reps=100)
+    torch._dynamo.reset()
+    return out
+
+
 def gather_costs(batch: int = 1024, n: int = 60_000) -> dict:
     """A random batch of MNIST-shaped images out of a resident training set."""
     data = torch.rand(n, 1, 28, 28)
@@ -186,7 +211,8 @@ def main() -> None:
                "clipping": clipping_costs(), "adam": adam_costs(), "matmuls_b128": matmul_costs(),
                "threshold_b1024": threshold_costs(),
                "compiled_threshold_b1024": compiled_threshold_costs(), "gather_b1024": gather_costs(),
-               "iw_likelihood_chunk": iw_likelihood_costs(), "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
+               "iw_likelihood_chunk": iw_likelihood_costs(), "train_likelihood_b1024": training_likelihood_costs(),
+               "draw_b128": draw_costs(128), "draw_b1024": draw_costs(1024)}
     metrics = {k: ({kk: round(vv, 3 if kk == "fraction_of_peak" else 1) for kk, vv in v.items()} if isinstance(v, dict) else v) for k, v in metrics.items()}
     payload = {"benchmark": "step_costs", "date": now(), "machine": machine(), "versions": versions(),
                "command": " ".join(sys.argv), "metrics": metrics}
@@ -214,6 +240,9 @@ def main() -> None:
     lines.append(f"| IW-NLL Bernoulli term, 100 x 50 x 784 logits, compiled | softplus form | "
                  f"{m['iw_likelihood_chunk']['softplus_us']} | one pass, log of 16 factors | "
                  f"{m['iw_likelihood_chunk']['one_pass_us']} |")
+    lines.append(f"| Bernoulli term, batch 1024, fwd + bwd, compiled | BCE-with-logits | "
+                 f"{m['train_likelihood_b1024']['bce_us']} | one pass, analytic gradient | "
+                 f"{m['train_likelihood_b1024']['one_pass_us']} |")
     for b in (128, 1024):
         d = m[f"draw_b{b}"]
         lines.append(f"| binarization draw, batch {b} | torch floats / torch int64 words | "

@@ -179,3 +179,28 @@ def test_one_pass_bernoulli_form_for_compiled_importance_sampling_is_exact_to_fp
         assert eager.shape == (5, 7) and eager.dtype == torch.float32
         assert (eager.double() - ref).abs().max() < 1e-6 * ref.abs().max() + 1e-3
         assert torch.allclose(compiled, eager, rtol=1e-5, atol=1e-3)
+
+
+def test_one_pass_bernoulli_training_form_has_the_bce_value_and_gradient():
+    """Compiled training steps use the one-pass form with its analytic gradient x - sigmoid(l):
+    value and gradient against float64 BCE, for one x per row and for k samples of logits
+    against one x (the IWAE objective), eagerly and compiled."""
+    from vaekit.core.distributions import _BernoulliOnePass
+    from vaekit.train.acceleration import COMPILE_OPTIONS
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.bernoulli(torch.rand(6, 64, generator=g))
+    compiled = torch.compile(lambda p, x: _BernoulliOnePass.apply(p, x), options=COMPILE_OPTIONS)
+    for shape in ((6, 64), (3, 6, 64)):
+        base = torch.randn(*shape, generator=g) * 6
+        ref_p = base.double().requires_grad_()
+        ref = (ref_p * x.double() - torch.nn.functional.softplus(ref_p)).sum(-1)
+        weights = torch.rand(ref.shape, generator=g, dtype=torch.float64)
+        (ref * weights).sum().backward()
+        for fn in (_BernoulliOnePass.apply, compiled):
+            p = base.clone().requires_grad_()
+            out = fn(p, x)
+            (out * weights.float()).sum().backward()
+            assert out.shape == ref.shape
+            assert torch.allclose(out.double(), ref.detach(), atol=1e-3)
+            assert torch.allclose(p.grad.double(), ref_p.grad, atol=1e-5)
