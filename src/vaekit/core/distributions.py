@@ -95,7 +95,7 @@ def _bernoulli_log_prob_one_pass(logits: Tensor, x: Tensor) -> Tensor:
     the logs of 16 of them are taken as the log of their product (at most 2^16, no overflow;
     fp32 rounding of the product moves a pixel group's term by ~1e-6, below the error of the
     fp32 sum over pixels). For the MNIST decoder's 5000 x 784 logits of an importance-sampling
-    chunk, compiled, 1.5 ms against 2.8 ms for the fused softplus form, whose exp and log1p
+    chunk, compiled, 1.5 ms against 2.6-2.8 ms for the fused softplus form, whose exp and log1p
     per pixel bound it (``benchmarks/step_costs.py``). Eagerly, the BCE and einsum forms
     are faster and stay in use. Where gradients flow, :class:`_BernoulliOnePass` gives the
     analytic gradient (the product's own backward would only slow it down).
