@@ -124,20 +124,26 @@ def threshold_costs(batch: int = 1024) -> dict:
             "vaekit_us": microseconds(lambda: dynamic_binarize.apply(x, noise), reps=100)}
 
 
+def compiled_microseconds(fn, call, reps: int, dynamic: bool = False) -> float:
+    """Microseconds of ``call(compiled)``, ``compiled`` being ``fn`` under torch.compile with
+    vaekit's options, compiled afresh (the compiler's caches reset before and after)."""
+    from vaekit.train.acceleration import COMPILE_OPTIONS
+
+    torch._dynamo.reset()
+    compiled = torch.compile(fn, options=COMPILE_OPTIONS, dynamic=dynamic)
+    try:
+        return microseconds(lambda: call(compiled), reps=reps)
+    finally:
+        torch._dynamo.reset()
+
+
 def compiled_threshold_costs(batch: int = 1024) -> dict:
     """The threshold compiled by torch.compile (as the fast path runs it), reading the noise
     as int16 against as int32: inductor vectorizes the int32 load and not the int16 one."""
-    from vaekit.train.acceleration import COMPILE_OPTIONS
-
     x = torch.randint(0, 256, (batch, 1, 28, 28)) / 255.0
     noise = dynamic_binarize.noise(x, torch.Generator().manual_seed(0))
-    out = {}
-    for name, n in (("int16_us", noise.to(torch.int16)), ("int32_us", noise)):
-        torch._dynamo.reset()
-        compiled = torch.compile(dynamic_binarize.apply, options=COMPILE_OPTIONS, dynamic=True)
-        out[name] = microseconds(lambda: compiled(x, n), reps=100)
-    torch._dynamo.reset()
-    return out
+    return {name: compiled_microseconds(dynamic_binarize.apply, lambda c, n=n: c(x, n), reps=100, dynamic=True)
+            for name, n in (("int16_us", noise.to(torch.int16)), ("int32_us", noise))}
 
 
 def iw_likelihood_costs(samples: int = 100, images: int = 50) -> dict:
@@ -145,43 +151,30 @@ def iw_likelihood_costs(samples: int = 100, images: int = 50) -> dict:
     logits against their 50 images), compiled: the softplus form (an exp and a log1p a pixel)
     against vaekit's one-pass form (one exp a pixel, the log of 16 factors' product)."""
     from vaekit.core.distributions import _bernoulli_log_prob_one_pass
-    from vaekit.train.acceleration import COMPILE_OPTIONS
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(samples, images, 784, generator=g) * 4 - 2
     x = torch.bernoulli(torch.rand(images, 784, generator=g))
-    out = {}
-    for name, fn in (("softplus_us", lambda p, x: (p * x - F.softplus(p)).sum(-1)),
-                     ("one_pass_us", _bernoulli_log_prob_one_pass)):
-        torch._dynamo.reset()
-        compiled = torch.compile(fn, options=COMPILE_OPTIONS)
-        out[name] = microseconds(lambda: compiled(logits, x), reps=50)
-    torch._dynamo.reset()
-    return out
+    forms = (("softplus_us", lambda p, x: (p * x - F.softplus(p)).sum(-1)),
+             ("one_pass_us", _bernoulli_log_prob_one_pass))
+    return {name: compiled_microseconds(fn, lambda c: c(logits, x), reps=50) for name, fn in forms}
 
 
 def training_likelihood_costs(batch: int = 1024) -> dict:
     """The Bernoulli term of a training step (one x per row of logits), forward + backward,
     compiled: BCE-with-logits against vaekit's one-pass form with its analytic gradient."""
     from vaekit.core.distributions import _BernoulliOnePass
-    from vaekit.train.acceleration import COMPILE_OPTIONS
 
     g = torch.Generator().manual_seed(0)
     base = torch.randn(batch, 784, generator=g) * 4 - 2
     x = torch.bernoulli(torch.rand(batch, 784, generator=g))
     forms = (("bce_us", lambda p, x: -F.binary_cross_entropy_with_logits(p, x, reduction="none").sum(-1)),
              ("one_pass_us", _BernoulliOnePass.apply))
-    out = {}
-    for name, form in forms:
-        torch._dynamo.reset()
-        compiled = torch.compile(lambda p, x, form=form: form(p, x).sum(), options=COMPILE_OPTIONS)
 
-        def step():
-            p = base.clone().requires_grad_()
-            compiled(p, x).backward()
-        out[name] = microseconds(step, reps=100)
-    torch._dynamo.reset()
-    return out
+    def step(compiled):
+        compiled(base.clone().requires_grad_(), x).backward()
+    return {name: compiled_microseconds(lambda p, x, form=form: form(p, x).sum(), step, reps=100)
+            for name, form in forms}
 
 
 def gather_costs(batch: int = 1024, n: int = 60_000) -> dict:
