@@ -89,6 +89,9 @@ def from_pretrained(directory: str | Path) -> VAE:
     config = read_config(directory)
     config.pop("vaekit_format", None)
     tensors, _ = load_tensors(Path(directory) / WEIGHTS_FILE)
+    for name, t in tensors.items():  # a NaN weight would make every output NaN, silently
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ModelFileError(f"{Path(directory) / WEIGHTS_FILE}: tensor {name!r} holds NaN or infinite values")
     try:
         _check_size(config, sum(t.numel() for t in tensors.values()))
         model = build_vae(config)

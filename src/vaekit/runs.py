@@ -18,8 +18,10 @@ import platform
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -58,11 +60,7 @@ def prepare(path: str | Path, overwrite: bool = False, resume: bool = False) -> 
             raise RunDirError(f"cannot resume: {path}/checkpoints/last.safetensors does not exist")
         _check_writable(path)
         return path
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"run directory {path} already exists; use --overwrite or --resume")
-        if not (path / CONFIG_FILE).is_file() and not (path / "checkpoints").is_dir():
-            raise RunDirError(f"refusing to overwrite {path}: it does not look like a vaekit run directory")
+    if _check_replaceable(path, overwrite, "--overwrite or --resume"):
         shutil.rmtree(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -72,6 +70,65 @@ def prepare(path: str | Path, overwrite: bool = False, resume: bool = False) -> 
     if shutil.disk_usage(path).free < 50 * 2**20:
         raise RunDirError(f"less than 50 MiB free on the disk of {path}")
     return path
+
+
+def _check_replaceable(path: Path, overwrite: bool, options: str = "--overwrite") -> bool:
+    """Whether ``path`` holds a run that ``overwrite`` lets a new run replace; refuses a
+    file, an existing run without ``overwrite`` and a directory that is not a run."""
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"run directory {path} is a file, not a directory")
+    if not (path.exists() and any(path.iterdir())):
+        return False
+    if not overwrite:
+        raise RunDirError(f"run directory {path} already exists; use {options}")
+    if not (path / CONFIG_FILE).is_file() and not (path / "checkpoints").is_dir():
+        raise RunDirError(f"refusing to overwrite {path}: it does not look like a vaekit run directory")
+    return True
+
+
+@contextmanager
+def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """A run directory written whole or not at all, for runs that cannot be resumed.
+
+    Yields a new directory beside ``path``; when the block ends normally it takes the
+    place of ``path`` (an old run there, allowed by ``overwrite``, is removed only then).
+    When the block fails or is interrupted, the new directory is removed and ``path`` is
+    left exactly as it was, so a failed ``--overwrite`` never costs the previous model.
+    """
+    path = Path(path)
+    replacing = _check_replaceable(path, overwrite)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    except OSError as e:
+        raise RunDirError(f"cannot create run directory {path}: {e.strerror or e}") from None
+    try:
+        if shutil.disk_usage(new).free < 50 * 2**20:
+            raise RunDirError(f"less than 50 MiB free on the disk of {path}")
+        yield new
+        new.chmod(0o777 & ~_umask())
+        if replacing:
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            path.rename(old / path.name)  # renames within one directory: one filesystem
+            try:
+                new.rename(path)
+            except OSError:
+                (old / path.name).rename(path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if path.exists():  # an empty directory
+                path.rmdir()
+            new.rename(path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def describe_run(description: dict, config: RunConfig, command: str | None = None) -> dict:

@@ -30,7 +30,10 @@ def test_movielens_u_data_layout_is_read_without_a_header(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("user,item,rating\n1,a,five\n", "row 1: rating 'five' is not a number"),
-    ("user,item,rating\n1,a,-1\n", "negative rating"),
+    ("user,item,rating\n1,a,-1\n", "row 1: rating '-1' is negative"),
+    ("user,item,rating\n1,a,5\n1,b,inf\n", "row 2: rating 'inf' is not a finite number"),
+    ("user,item,rating\n1,a,-inf\n", "rating '-inf' is not a finite number"),
+    ("user,item,rating\n1,a,nan\n", "rating 'nan' is not a number"),
     ("u,i\n1,a\n", "no user column 'user'; columns are: u, i"),
     ("user;item;rating\n1;a;5\n", "is the delimiter right"),
 ])
@@ -55,3 +58,29 @@ def test_missing_and_empty_files(tmp_path):
     bad.write_bytes(b"user,item\n\xff\xfe,1\n")
     with pytest.raises(DataError, match="not UTF-8"):
         read_interactions(bad)
+
+
+def test_a_missing_rating_is_refused_only_when_min_rating_must_judge_it(tmp_path):
+    p = write(tmp_path, "user,item,rating\n1,a,5\n1,b,\n1,c,\n")
+    assert read_interactions(p).n_items == 3  # implicit feedback: the rating is not used
+    with pytest.raises(DataError, match=r"r.csv: column 'rating', row 2: rating \(empty\) is missing.*2 such rows"):
+        read_interactions(p, min_rating=4)
+    with pytest.raises(DataError, match="min_rating must be a finite number"):
+        read_interactions(p, min_rating=float("nan"))
+
+
+def test_ids_spelled_like_missing_values_are_ids(tmp_path):
+    p = write(tmp_path, "user,item\nNA,null\nNA,None\nnan,NA\n")
+    inter = read_interactions(p)
+    assert list(inter.user_ids) == ["NA", "nan"] and list(inter.item_ids) == ["NA", "None", "null"]
+    assert inter.report["rows_missing_ids"] == 0
+
+
+def test_parquet_integer_ids_with_a_gap_stay_integers(tmp_path):
+    pytest.importorskip("pyarrow")
+    df = pd.DataFrame({"user": [1, 1, 2, None], "item": [7.0, None, 12.0, 3.0]})
+    path = tmp_path / "r.parquet"
+    df.to_parquet(path)
+    inter = read_interactions(path)
+    assert list(inter.user_ids) == ["1", "2"] and list(inter.item_ids) == ["12", "7"]
+    assert inter.report["rows_missing_ids"] == 2

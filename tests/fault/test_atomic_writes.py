@@ -123,3 +123,48 @@ def test_valid_files_whose_header_length_looks_like_a_pickle_load(tmp_path):
         tensors, state = load_state(path)
         assert state["pad"] == "x" * pad and torch.equal(tensors["w"], load_file(path)["w"])
     assert hits > 0  # the case that used to be refused was met
+
+
+def _run_dir(path, marker):
+    path.mkdir()
+    (path / "config.json").write_text('{"kind": "mlp"}')
+    (path / "model.safetensors").write_text(marker)
+    return path
+
+
+def test_a_staged_run_that_fails_leaves_the_old_run_and_no_debris(tmp_path):
+    old = _run_dir(tmp_path / "run", "old")
+    with pytest.raises(KeyboardInterrupt):
+        with runs.staged(old, overwrite=True) as new:
+            (new / "model.safetensors").write_text("half")
+            raise KeyboardInterrupt
+    assert (old / "model.safetensors").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_staged_run_replaces_the_old_one_only_when_whole(tmp_path):
+    old = _run_dir(tmp_path / "run", "old")
+    with runs.staged(old, overwrite=True) as new:
+        assert new != old and (old / "model.safetensors").read_text() == "old"
+        (new / "model.safetensors").write_text("new")
+    assert [p.name for p in old.iterdir()] == ["model.safetensors"] and (old / "model.safetensors").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    with runs.staged(tmp_path / "fresh" / "run") as new:  # parents are created; an empty target is fine
+        (new / "a").write_text("a")
+    assert (tmp_path / "fresh" / "run" / "a").read_text() == "a"
+
+
+def test_staged_refuses_what_prepare_refuses(tmp_path):
+    _run_dir(tmp_path / "run", "old")
+    with pytest.raises(RunDirError, match="already exists; use --overwrite$"):
+        with runs.staged(tmp_path / "run"):
+            pass
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("x")
+    with pytest.raises(RunDirError, match="does not look like a vaekit run directory"):
+        with runs.staged(tmp_path / "notes", overwrite=True):
+            pass
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RunDirError, match="is a file, not a directory"):
+        with runs.staged(tmp_path / "afile", overwrite=True):
+            pass

@@ -78,3 +78,50 @@ def test_bad_input_exits_2_with_a_message(run, ratings, tmp_path, capsys, args, 
             for a in args]
     assert main(["recommend", *args]) == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_every_user_of_the_file_is_known_including_validation_users(run, capsys):
+    meta = json.loads((run / "recommender.json").read_text())
+    assert len(meta["user_ids"]) == 80 and meta["report"]["validation_users"] == 8
+    held_out = set(meta["user_ids"]) - {f"u{u}" for u in range(80)}
+    assert not held_out
+    for user in ("u0", "u79"):
+        assert main(["recommend", "top", str(run), "--user", user, "-k", "2", "--json"]) == 0
+        assert len(json.loads(capsys.readouterr().out)["items"]) == 2
+
+
+def test_a_failed_overwrite_leaves_the_previous_run_as_it_was(run, ratings, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "rec"
+    shutil.copytree(run, old)
+    before = {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()}
+    code = main(["recommend", "fit", str(ratings), "--out", str(old), "--overwrite", "--user-col", "user_id",
+                 "--item-col", "movie", "--rating-col", "stars", "--validation-users", "80", "--epochs", "1",
+                 "--no-progress"])
+    assert code == 2 and "validation" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]  # no staging directory left behind
+    assert main(["recommend", "top", str(old), "--user-history", "m1", "-k", "2"]) == 0
+
+
+def test_an_overwrite_replaces_the_run_whole(run, ratings, tmp_path):
+    import shutil
+
+    old = tmp_path / "rec"
+    shutil.copytree(run, old)
+    (old / "stale.txt").write_text("from the previous run")
+    assert main(["recommend", "fit", str(ratings), "--out", str(old), "--overwrite", "--user-col", "user_id",
+                 "--item-col", "movie", "--rating-col", "stars", "--epochs", "1", "--no-progress"]) == 0
+    assert not (old / "stale.txt").exists() and (old / "recommender.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
+@pytest.mark.parametrize("command", ["fit", "top"])
+def test_a_file_where_the_run_directory_should_be(ratings, tmp_path, capsys, command):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    args = (["fit", str(ratings), "--out", str(afile), "--user-col", "user_id", "--item-col", "movie"]
+            if command == "fit" else ["top", str(afile), "--user-history", "m1"])
+    assert main(["recommend", *args]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -127,3 +127,117 @@ def test_baselines_rank_the_right_group():
         assert all(i < 15 for i in np.argsort(-scores)[:5]), type(model).__name__
     b = EASE(10.0).fit(x).weights
     assert np.allclose(np.diag(b), 0)
+
+
+def test_a_table_or_a_string_is_refused_where_a_matrix_or_a_list_is_meant(fitted):
+    import pandas as pd
+
+    rec, _ = fitted
+    with pytest.raises(DataError, match="DataFrame.*interactions_from_table"):
+        MultVAERecommender(epochs=1).fit(pd.DataFrame({"user": ["a", "b"], "item": ["x", "y"]}))
+    with pytest.raises(DataError, match="list of item ids, not the string 'i15'"):
+        rec.recommend("i15")
+    with pytest.raises(DataError, match="item ids must be unique; 'a' appears 2 times"):
+        MultVAERecommender(epochs=1).fit(np.eye(3), item_ids=["a", "a", "b"])
+
+
+def test_recommend_all_never_returns_a_seen_item(fitted):
+    rec, split = fitted
+    seen = int(np.diff(split.test_in.indptr).max())
+    idx, scores = rec.recommend_all(split.test_in, k=30 - seen)
+    assert np.isfinite(scores).all()
+    assert not any(split.test_in[u, i] for u in range(idx.shape[0]) for i in idx[u])
+    with pytest.raises(DataError, match="larger than"):
+        rec.recommend_all(split.test_in, k=31 - seen)
+    with pytest.raises(DataError, match="not fitted"):
+        MultVAERecommender().recommend_all(split.test_in, k=1)
+
+
+def test_kept_histories_cover_users_held_out_of_training(fitted):
+    rec, split = fitted
+    rec = MultVAERecommender(hidden=[32], latent_dim=8)
+    rec.model, rec.item_ids = fitted[0].model, fitted[0].item_ids
+    everyone = sp.vstack([split.train, split.valid_in + split.valid_out]).tocsr()
+    rec.keep_histories(everyone, [f"u{j}" for j in range(everyone.shape[0])])
+    assert rec.recommend_user(f"u{everyone.shape[0] - 1}", k=2).items
+    assert np.isclose(rec.item_popularity.sum(), everyone.sum() / everyone.shape[0])
+
+
+def test_a_save_that_stopped_halfway_is_refused_on_loading(fitted, tmp_path, monkeypatch):
+    import vaekit.recommend.recommender as module
+
+    rec, split = fitted
+    rec.save(tmp_path / "run")
+    other = MultVAERecommender(hidden=[32], latent_dim=8, epochs=1, seed=1).fit(split.train, item_ids=rec.item_ids)
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "atomic_write_text", disk_full)
+    with pytest.raises(OSError):
+        other.save(tmp_path / "run")  # new weights written, recommender.json not
+    monkeypatch.undo()
+    with pytest.raises(ModelFileError, match="model.safetensors is not the file recommender.json was saved with"):
+        MultVAERecommender.load(tmp_path / "run")
+
+
+def test_saving_over_another_kind_of_run_is_refused(fitted, tmp_path):
+    rec, _ = fitted
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"kind": "mlp"}')
+    with pytest.raises(DataError, match="holds a mlp run, not a recommender"):
+        rec.save(tmp_path / "other")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["config.json"]
+
+
+def _edit_json(path, **changes):
+    import json
+
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    meta.pop("sha256", None)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: _edit_json(d / "recommender.json", item_ids=None), "'item_ids' must be a list of strings"),
+    (lambda d: _edit_json(d / "recommender.json", item_ids=["i0"] * 30), "item_ids must be unique"),
+    (lambda d: _damage_histories(d, indices=np.full(5, 99)), "damaged histories"),
+    (lambda d: _damage_histories(d, indptr=np.arange(5)), "damaged histories"),
+    (lambda d: _damage_histories(d, item_popularity=np.ones(5)), "item_popularity must be 30 finite numbers"),
+    (lambda d: _damage_histories(d, item_popularity=np.full(30, np.nan)), "item_popularity must be 30 finite"),
+    (lambda d: _damage_weights(d), "holds NaN or infinite values"),
+])
+def test_damaged_files_are_refused_naming_them(fitted, tmp_path, damage, message):
+    rec, _ = fitted
+    rec.save(tmp_path / "run")
+    meta = tmp_path / "run" / "recommender.json"
+    _edit_json(meta)  # drop the checksums: these files are damaged in ways a checksum would not catch
+    damage(tmp_path / "run")
+    with pytest.raises(ModelFileError, match=message):
+        MultVAERecommender.load(tmp_path / "run")
+
+
+def _damage_histories(directory, **arrays):
+    from safetensors.numpy import load_file, save_file
+
+    path = directory / "histories.safetensors"
+    saved = load_file(str(path))
+    saved.update({k: v.astype(saved[k].dtype) for k, v in arrays.items()})
+    save_file(saved, str(path))
+
+
+def _damage_weights(directory):
+    from safetensors.torch import load_file, save_file
+
+    path = directory / "model.safetensors"
+    weights = load_file(str(path))
+    name = next(iter(weights))
+    weights[name][...] = float("nan")
+    save_file(weights, str(path), metadata={"format": "vaekit"})
+
+
+def test_a_file_in_place_of_the_run_directory_is_refused(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ModelFileError, match="is a file, not a recommender run directory"):
+        MultVAERecommender.load(tmp_path / "afile")

@@ -19,6 +19,9 @@ import scipy.sparse as sp
 from vaekit.errors import DataError
 
 MOVIELENS_COLUMNS = ["user", "item", "rating", "timestamp"]
+# only an empty cell is missing: ids such as "NA", "null" or "None" are ids, and a rating
+# written "nan" is refused as not a number rather than read as missing
+TEXT_CELLS = {"keep_default_na": False, "na_values": [""]}
 
 
 @dataclass
@@ -51,10 +54,10 @@ def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             except ImportError:
                 raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         if path.name == "u.data" or path.suffix == ".data":
-            return pd.read_csv(path, sep="\t", header=None, names=MOVIELENS_COLUMNS, dtype=str)
+            return pd.read_csv(path, sep="\t", header=None, names=MOVIELENS_COLUMNS, dtype=str, **TEXT_CELLS)
         if sep is None:
             sep = "\t" if path.suffix == ".tsv" else ","
-        return pd.read_csv(path, sep=sep, dtype=str, skipinitialspace=True)
+        return pd.read_csv(path, sep=sep, dtype=str, skipinitialspace=True, **TEXT_CELLS)
     except DataError:
         raise
     except UnicodeDecodeError as e:
@@ -71,6 +74,32 @@ def _column(df: pd.DataFrame, name: str, what: str, where: str) -> pd.Series:
     return df[name]
 
 
+def _ids(column: pd.Series) -> pd.Series:
+    """Ids as stripped strings; "" where missing. Whole floats print as integers: a
+    Parquet integer column with a missing cell is read as floats, and its id 7 must stay
+    "7", not become "7.0", to match histories typed by hand."""
+    missing = column.isna().to_numpy()
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=float)
+        present = values[~missing]
+        if np.all(np.isfinite(present)) and np.all(present == np.round(present)):
+            column = column.astype("Int64")
+    out = column.astype(str).str.strip()
+    out[missing] = ""
+    return out
+
+
+def _refuse_rows(bad, where: str, column: str, problem: str, raw: pd.Series) -> None:
+    """Raise naming the first row (1-based, as a spreadsheet counts data rows) that is ``bad``."""
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = raw.iloc[row]
+        shown = "(empty)" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+        raise DataError(f"{where}: column {column!r}, row {row + 1}: rating {shown} {problem}"
+                        + (f" ({int(bad.sum())} such rows)" if bad.sum() > 1 else ""))
+
+
 def interactions_from_table(
     df: pd.DataFrame,
     user_col: str = "user",
@@ -83,22 +112,22 @@ def interactions_from_table(
     """Binarize, deduplicate and filter a table; report what was dropped and why."""
     if min_user_items < 1:
         raise DataError(f"min_user_items must be >= 1, got {min_user_items}")
-    users = _column(df, user_col, "user", where).astype(str).str.strip()
-    items = _column(df, item_col, "item", where).astype(str).str.strip()
+    if min_rating is not None and not (isinstance(min_rating, (int, float)) and np.isfinite(min_rating)):
+        raise DataError(f"min_rating must be a finite number, got {min_rating!r}")
+    users = _ids(_column(df, user_col, "user", where))
+    items = _ids(_column(df, item_col, "item", where))
     report = {"rows": int(len(df))}
-    keep = (users != "") & (items != "") & users.notna() & items.notna() & (users != "nan") & (items != "nan")
+    keep = (users != "") & (items != "")
     report["rows_missing_ids"] = int((~keep).sum())
     if rating_col is not None and rating_col in df.columns:
-        ratings = pd.to_numeric(df[rating_col], errors="coerce")
-        bad = ratings.isna() & df[rating_col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{where}: column {rating_col!r}, row {row + 1}: rating "
-                            f"{df[rating_col].iloc[row]!r} is not a number")
-        if (ratings < 0).any():
-            row = int(np.flatnonzero((ratings < 0).to_numpy())[0])
-            raise DataError(f"{where}: column {rating_col!r}, row {row + 1}: negative rating {ratings.iloc[row]}")
+        raw = df[rating_col]
+        ratings = pd.to_numeric(raw, errors="coerce")
+        _refuse_rows(ratings.isna() & raw.notna(), where, rating_col, "is not a number", raw)
+        _refuse_rows(~np.isfinite(ratings) & ratings.notna(), where, rating_col, "is not a finite number", raw)
+        _refuse_rows(ratings < 0, where, rating_col, "is negative", raw)
         if min_rating is not None:
+            _refuse_rows(ratings.isna() & keep, where, rating_col,
+                         "is missing, so --min-rating cannot keep or drop it", raw)
             low = ratings < min_rating
             report["rows_below_min_rating"] = int((low & keep).sum())
             keep &= ~low

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from vaekit import runs
 from vaekit.data.ratings import Interactions, read_interactions
-from vaekit.errors import DataError
+from vaekit.errors import DataError, TrainingInterrupted
 from vaekit.recommend.recommender import MultVAERecommender, Recommendation
 from vaekit.recommend.splits import strong_generalization_split
 from vaekit.train.checkpoint import atomic_write_text
@@ -81,7 +81,22 @@ def fit(
                              weight_decay=weight_decay, seed=seed, progress=progress,
                              log=lambda m: console.print(m, highlight=False))
     rec.check_params()
-    run_dir = runs.prepare(out, overwrite=overwrite)
+    try:
+        with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
+            _fit_and_save(rec, inter, n_val, seed, run_dir, data)
+    except TrainingInterrupted:
+        raise TrainingInterrupted(f"interrupted; nothing was written and {out} is as it was") from None
+    console.print(f"model written to {out}")
+
+
+def _fit_and_save(rec: MultVAERecommender, inter: Interactions, n_val: int, seed: int, run_dir: Path,
+                  data: str) -> None:
+    """Fit (choosing the epoch on ``n_val`` held-out users when there are any), then save.
+
+    The held-out validation users are not trained on, but their histories are kept with
+    the model, so ``top --user`` knows every user of the file; items that only they have
+    are outside the model's catalogue, and the report counts them."""
+    report = dict(inter.report)
     if n_val > 0 and inter.n_users >= 10:
         split = strong_generalization_split(inter.matrix, n_val, seed=seed, n_test_users=0)
         # validation users are held out of training; all matrices share the split's item index
@@ -89,14 +104,18 @@ def fit(
         train = inter.matrix[keep][:, split.item_index]
         rec.fit(train, (split.valid_in, split.valid_out), run_dir, item_ids=inter.item_ids[split.item_index],
                 user_ids=inter.user_ids[keep])
+        rec.keep_histories(inter.matrix[:, split.item_index], inter.user_ids)
+        report["validation_users"] = int(n_val)
+        report["items_only_in_validation"] = int(inter.n_items - len(split.item_index))
         best = max(rec.history, key=lambda h: h.get("val_ndcg_100", -1))
-        console.print(f"best epoch {best['epoch'] + 1}: NDCG@100 {best['val_ndcg_100']:.4f} on {n_val} validation users")
+        console.print(f"best epoch {best['epoch'] + 1}: NDCG@100 {best['val_ndcg_100']:.4f} on {n_val} validation "
+                      f"users (held out of training; {report['items_only_in_validation']} item(s) only they have "
+                      "are not recommended)", highlight=False)
     else:
         rec.fit(inter.matrix, None, run_dir, item_ids=inter.item_ids, user_ids=inter.user_ids)
-    rec.report = r
+    rec.report = report
     rec.save(run_dir)
     _model_card(run_dir, rec, data, " ".join(["vaekit", *sys.argv[1:]]))
-    console.print(f"model written to {run_dir}")
 
 
 def _sizes(text: str) -> list[int]:

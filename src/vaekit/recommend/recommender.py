@@ -13,6 +13,7 @@ Files: a run directory holds ``config.json`` + ``model.safetensors`` (the VAE),
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import tempfile
@@ -29,7 +30,7 @@ from vaekit.builders import build_vae
 from vaekit.config import BetaConfig, TrainConfig
 from vaekit.data.ratings import Interactions
 from vaekit.errors import DataError, ModelFileError
-from vaekit.io import from_pretrained, save_pretrained
+from vaekit.io import WEIGHTS_FILE, from_pretrained, save_pretrained
 from vaekit.recommend.metrics import mask_seen, ndcg_at_k, top_k
 from vaekit.recommend.model import multvae_description
 from vaekit.train import Tensors, Trainer
@@ -50,6 +51,10 @@ class Recommendation:
 def _as_csr(x, what: str) -> sp.csr_matrix:
     if isinstance(x, Interactions):
         x = x.matrix
+    if hasattr(x, "columns") and hasattr(x, "iloc"):  # a pandas DataFrame: a table, not a matrix
+        raise DataError(f"{what}: a DataFrame is a table of rows, not a users x items matrix; turn a "
+                        "(user, item[, rating]) table into one with "
+                        "vaekit.data.ratings.interactions_from_table(df) and pass that")
     if sp.issparse(x):
         m = sp.csr_matrix(x, dtype=np.float32)
     else:
@@ -64,6 +69,12 @@ def _as_csr(x, what: str) -> sp.csr_matrix:
     m.eliminate_zeros()
     m.data[:] = 1.0
     return m
+
+
+def _refuse_duplicates(ids: np.ndarray, what: str) -> None:
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"{what} must be unique; {str(values[counts > 1][0])!r} appears {counts[counts > 1][0]} times")
 
 
 class MultVAERecommender:
@@ -149,6 +160,8 @@ class MultVAERecommender:
         if len(self.item_ids) != n_items or len(self.user_ids) != n_users:
             raise DataError(f"{len(self.item_ids)} item ids / {len(self.user_ids)} user ids for a "
                             f"{n_users} x {n_items} matrix")
+        for name, ids in (("item", self.item_ids), ("user", self.user_ids)):
+            _refuse_duplicates(ids, f"{name} ids")
         self.histories = x
         self.item_popularity = np.asarray(x.sum(0)).ravel() / n_users
         torch.manual_seed(self.seed)
@@ -171,6 +184,19 @@ class MultVAERecommender:
         self.history = result.history
         self.model.cpu().eval()
         return self
+
+    def keep_histories(self, histories, user_ids) -> None:
+        """Keep these users' histories (over the model's items) for :meth:`recommend_user`
+        and the most-popular fallback, for example the training users together with the
+        validation users that were held out of training to choose the epoch."""
+        self._check_fitted()
+        h = _as_csr(histories, "histories")
+        user_ids = np.asarray(user_ids).astype(str)
+        if h.shape != (len(user_ids), len(self.item_ids)):
+            raise DataError(f"histories {h.shape} do not match {len(user_ids)} user ids x {len(self.item_ids)} items")
+        _refuse_duplicates(user_ids, "user ids")
+        self.histories, self.user_ids = h, user_ids
+        self.item_popularity = np.asarray(h.sum(0)).ravel() / max(h.shape[0], 1)
 
     # -- scoring -----------------------------------------------------------------------
     @staticmethod
@@ -199,8 +225,9 @@ class MultVAERecommender:
 
     def recommend_all(self, histories, k: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-k item indices and scores for every row of ``histories`` (batch scoring)."""
-        self._check_k(k)
+        self._check_fitted()
         h = _as_csr(histories, "histories")
+        self._check_k(k, int(np.diff(h.indptr).max(initial=0)) if exclude_seen else 0)
         s = self.score(h)
         if exclude_seen:
             s = mask_seen(s, h)
@@ -237,6 +264,9 @@ class MultVAERecommender:
         Unknown ids are ignored and listed in ``unknown``. An empty history (or one with only
         unknown items) falls back to the most popular items of the training data.
         """
+        if isinstance(user_history, (str, bytes)):
+            raise DataError(f"user_history must be a list of item ids, not the string {user_history!r} "
+                            "(whose characters would be taken for ids)")
         row, unknown = self.history_vector(user_history)
         self._check_k(k, row.nnz if exclude_seen else 0)
         note = f"{len(unknown)} unknown item(s) ignored" if unknown else ""
@@ -281,17 +311,29 @@ class MultVAERecommender:
                 "weight_decay": self.weight_decay, "patience": self.patience, "seed": self.seed}
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model and its id maps (weights first, the JSON that points at them last)."""
+        """Write the model and its id maps (weights first, the JSON that points at them last).
+
+        ``recommender.json`` holds the sha256 of the two weight files it was written with,
+        so a directory whose files come from different saves (a save that failed halfway
+        over an older model) is refused on loading instead of giving wrong items. A
+        directory holding another kind of vaekit run is refused before anything is written.
+        """
         self._check_fitted()
         directory = Path(directory)
+        if (directory / "config.json").is_file() and not (directory / META_FILE).is_file():
+            kind = _run_kind(directory)
+            if kind != "multvae":
+                raise DataError(f"{directory} holds a {kind} run, not a recommender; save elsewhere")
         directory.mkdir(parents=True, exist_ok=True)
         save_pretrained(self.model, directory)
         h = self.histories
-        atomic_write_bytes(directory / HISTORY_FILE, save_numpy({
+        histories = save_numpy({
             "indptr": h.indptr.astype(np.int64), "indices": h.indices.astype(np.int64),
-            "shape": np.array(h.shape, np.int64), "item_popularity": self.item_popularity.astype(np.float64)}))
+            "shape": np.array(h.shape, np.int64), "item_popularity": self.item_popularity.astype(np.float64)})
+        atomic_write_bytes(directory / HISTORY_FILE, histories)
         meta = {"params": self.params(), "item_ids": self.item_ids.tolist(), "user_ids": self.user_ids.tolist(),
-                "report": self.report, "history": self.history}
+                "report": self.report, "history": self.history,
+                "sha256": {name: _sha256(directory / name) for name in (WEIGHTS_FILE, HISTORY_FILE)}}
         atomic_write_text(directory / META_FILE, json.dumps(meta))
         return directory
 
@@ -299,30 +341,75 @@ class MultVAERecommender:
     def load(cls, directory: str | Path) -> "MultVAERecommender":
         directory = Path(directory)
         path = directory / META_FILE
+        if directory.exists() and not directory.is_dir():
+            raise ModelFileError(f"{directory} is a file, not a recommender run directory")
         try:
             meta = json.loads(path.read_text())
             params = {k: v for k, v in meta["params"].items() if k in cls.__init__.__code__.co_varnames}
             rec = cls(**params)
-            rec.item_ids = np.asarray(meta["item_ids"], dtype=str)
-            rec.user_ids = np.asarray(meta["user_ids"], dtype=str)
+            rec.item_ids, rec.user_ids = _id_list(meta, "item_ids"), _id_list(meta, "user_ids")
             rec.report, rec.history = meta.get("report", {}), meta.get("history", [])
+            hashes = meta.get("sha256", {})
         except FileNotFoundError:
             raise ModelFileError(f"{path} is missing: {directory} is not a recommender run directory") from None
-        except (ValueError, KeyError, TypeError, DataError) as e:
+        except OSError as e:
+            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError, DataError) as e:
             raise ModelFileError(f"{path}: not a valid recommender description ({e})") from None
+        for name, digest in (hashes.items() if isinstance(hashes, dict) else ()):
+            if (directory / name).is_file() and _sha256(directory / name) != digest:
+                raise ModelFileError(f"{directory / name} is not the file {META_FILE} was saved with (a save "
+                                     "that stopped halfway, or a file copied in from another run); save again")
         rec.model = from_pretrained(directory)
-        tensors, _ = load_tensors(directory / HISTORY_FILE)  # refuses pickles, names damaged files
-        try:
-            arrays = {k: tensors[k].numpy() for k in ("indptr", "indices", "shape", "item_popularity")}
-        except KeyError as e:
-            raise ModelFileError(f"{directory / HISTORY_FILE}: no array {e}") from None
-        shape = tuple(int(v) for v in arrays["shape"])
-        if shape != (len(rec.user_ids), len(rec.item_ids)):
-            raise ModelFileError(f"{directory / HISTORY_FILE}: shape {shape} does not match the id lists")
-        rec.histories = sp.csr_matrix((np.ones(len(arrays["indices"]), np.float32), arrays["indices"],
-                                       arrays["indptr"]), shape=shape)
-        rec.item_popularity = arrays["item_popularity"]
+        rec.histories, rec.item_popularity = _read_histories(directory / HISTORY_FILE, len(rec.user_ids),
+                                                             len(rec.item_ids))
         if rec.model.config.get("n_items") != len(rec.item_ids):
             raise ModelFileError(f"{directory}: the model has {rec.model.config.get('n_items')} items, "
                                  f"{META_FILE} lists {len(rec.item_ids)}")
         return rec
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _run_kind(directory: Path) -> str:
+    try:
+        return str(json.loads((directory / "config.json").read_text()).get("kind"))
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
+def _id_list(meta: dict, key: str) -> np.ndarray:
+    ids = meta[key]
+    if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
+        raise ValueError(f"{key!r} must be a list of strings")
+    ids = np.asarray(ids, dtype=str)
+    try:
+        _refuse_duplicates(ids, key)
+    except DataError as e:
+        raise ValueError(str(e)) from None
+    return ids
+
+
+def _read_histories(path: Path, n_users: int, n_items: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The saved CSR histories and item popularity, checked against the id lists."""
+    tensors, _ = load_tensors(path)  # refuses pickles, names damaged files
+    try:
+        arrays = {k: tensors[k].numpy() for k in ("indptr", "indices", "shape", "item_popularity")}
+    except KeyError as e:
+        raise ModelFileError(f"{path}: no array {e}") from None
+    shape = tuple(int(v) for v in arrays["shape"])
+    if shape != (n_users, n_items):
+        raise ModelFileError(f"{path}: shape {shape} does not match the id lists ({n_users} users, {n_items} items)")
+    popularity = arrays["item_popularity"]
+    if popularity.shape != (n_items,) or not np.all(np.isfinite(popularity)):
+        raise ModelFileError(f"{path}: item_popularity must be {n_items} finite numbers, got shape "
+                             f"{popularity.shape}")
+    try:
+        histories = sp.csr_matrix((np.ones(len(arrays["indices"]), np.float32), arrays["indices"],
+                                   arrays["indptr"]), shape=shape)
+        histories.check_format(full_check=True)
+    except ValueError as e:
+        raise ModelFileError(f"{path}: damaged histories ({e})") from None
+    return histories, popularity
