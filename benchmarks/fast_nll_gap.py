@@ -79,7 +79,7 @@ def main() -> None:
     for seed in args.seeds:
         for name, batch, lr, precision, decay, beta2 in settings:
             fast = precision == "fast"
-            trainer = mnist_trainer(x, args.epochs, batch, lr, fast, precision="fp32" if fast else precision,
+            trainer = mnist_trainer(x, args.epochs, batch, lr, fast, precision="auto" if fast else precision,
                                     lr_decay=decay, seed=seed, beta2=beta2)
             model = trainer.model
             start = time.perf_counter()

@@ -54,7 +54,7 @@ print(json.dumps({{"first_step_s": first, "second_step_s": second,
 """
 
 
-def first_step(default: bool, batch: int = 1024, lr: float = 4e-3, fast: bool = True, precision: str = "fp32",
+def first_step(default: bool, batch: int = 1024, lr: float = 4e-3, fast: bool = True, precision: str = "auto",
                compile: bool = False, cache: str | None = None) -> dict:
     """One fresh process; the first and second step's seconds (by default the fast
     settings: compile + bf16, batch 1024). The compiler cache is an empty one, or ``cache``

@@ -78,7 +78,7 @@ def _sync(device: str) -> None:
 
 
 def mnist_trainer(x: torch.Tensor, epochs: int, batch: int, lr: float, fast: bool = False, device: str = "cpu",
-                  precision: str = "fp32", lr_decay: float = 1.0, seed: int = 0,
+                  precision: str = "auto", lr_decay: float = 1.0, seed: int = 0,
                   flush_denormals: bool = True, beta2: float = ADAM_BETA2, compile: bool = False) -> Trainer:
     """The 784-400-20 Bernoulli VAE on ``x`` with vaekit's trainer and dynamic binarization,
     as every MNIST speed and quality benchmark here trains it (``compile``: torch.compile

@@ -63,7 +63,7 @@ def _run(train_one_epoch, score, targets: list[float], max_epochs: int) -> dict:
     return {"targets": {f"{t:g}": _reached(t, curve, clock) for t in targets}, "curve": curve, "clock": clock}
 
 
-def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast, precision="fp32", beta2=ADAM_BETA2) -> dict:
+def vaekit_time(train_x, test_x, targets, max_epochs, batch, lr, fast, precision="auto", beta2=ADAM_BETA2) -> dict:
     trainer = mnist_trainer(train_x, 1, batch, lr, fast, precision=precision, beta2=beta2)
     model = trainer.model
 
@@ -157,7 +157,7 @@ def main() -> None:
     targets = args.target
     fast = (args.fast_batch, args.fast_lr)
 
-    def vaekit_row(batch, lr, compiled, precision="fp32", beta2=ADAM_BETA2):
+    def vaekit_row(batch, lr, compiled, precision="auto", beta2=ADAM_BETA2):
         return lambda: vaekit_time(train_x, test_x, targets, args.max_epochs, batch, lr, compiled, precision, beta2)
 
     runs = {

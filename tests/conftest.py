@@ -10,6 +10,15 @@ torch.set_num_threads(1)
 os.environ["VAEKIT_OFFLINE"] = "1"  # tests never reach for the network
 
 
+@pytest.fixture(autouse=True)
+def _compiler_presumed_working():
+    """A test that fakes a missing C++ compiler must not turn compiling off for the next."""
+    from vaekit.train import acceleration
+
+    yield
+    acceleration._NO_COMPILER = None
+
+
 @pytest.fixture(scope="session")
 def digits():
     from sklearn.datasets import load_digits

@@ -91,7 +91,9 @@ class TrainConfig(_Strict):
     threads: PositiveInt | None = Field(None, description="torch CPU threads (null = torch default)")
     fast: bool = Field(False, description="one switch for the fast path: compile + bf16 where supported")
     compile: bool = Field(False, description="torch.compile the training step (falls back to eager if unavailable)")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast for matmuls (fp32 weights/loss)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 autocast for matmuls (fp32 weights/loss); auto: bf16 with fast where the "
+                            "hardware has bf16 matmuls, else fp32")
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|auto)$", description="cpu | cuda | cuda:N | auto")
     flush_denormals: bool = Field(
         True, description="CPU: treat values below 1.2e-38 as zero while training (denormal arithmetic is slow)"

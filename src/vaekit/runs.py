@@ -27,7 +27,7 @@ import torch
 
 from vaekit.builders import build_vae
 from vaekit.config import RunConfig
-from vaekit.errors import RunDirError
+from vaekit.errors import RunDirError, TrainingInterrupted
 from vaekit.io import CONFIG_FILE, read_config
 from vaekit.train import Trainer
 from vaekit.train.checkpoint import atomic_write_text
@@ -120,6 +120,9 @@ def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
             if path.exists():  # an empty directory
                 path.rmdir()
             new.rename(path)
+    except TrainingInterrupted:  # its "continue with --resume" does not hold: the new run is gone
+        shutil.rmtree(new, ignore_errors=True)
+        raise TrainingInterrupted(f"interrupted; nothing was written and {path} is as it was") from None
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
@@ -223,6 +226,12 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
 def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: dict) -> None:
     """A new run directory for a sequence model: its vocabulary, ``config.json`` and the
     data report (what was kept, skipped and why) written before training starts."""
+    from vaekit.config import TrainConfig
+    from vaekit.train.acceleration import check_train_settings
+
+    train = document.get("run", {}).get("config", {}).get("train")
+    if train is not None:  # a bad device or precision writes nothing
+        check_train_settings(TrainConfig.model_validate(train))
     prepare(run_dir, overwrite=overwrite)
     vocab.save(run_dir)
     write_config(run_dir, document)

@@ -168,3 +168,12 @@ def test_staged_refuses_what_prepare_refuses(tmp_path):
     with pytest.raises(RunDirError, match="is a file, not a directory"):
         with runs.staged(tmp_path / "afile", overwrite=True):
             pass
+
+
+def test_an_interrupted_staged_run_says_nothing_was_written(tmp_path):
+    from vaekit.errors import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted, match="nothing was written and .*run is as it was"):
+        with runs.staged(tmp_path / "run"):
+            raise TrainingInterrupted("interrupted at epoch 1, step 3; checkpoint saved, continue with --resume")
+    assert list(tmp_path.iterdir()) == []

@@ -232,3 +232,50 @@ def test_compiled_backward_failure_redoes_the_batch_eagerly(small_config, monkey
     assert len(messages) == 1 and "torch.compile failed (RuntimeError: backward graph did not build)" in messages[0]
     for (name, a), b in zip(t.model.state_dict().items(), eager.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_an_annealed_beta_does_not_recompile_the_step(small_config):
+    from torch._dynamo.utils import counters
+
+    small_config.train.compile = True
+    small_config.train.beta.schedule = "linear"
+    small_config.train.beta.warmup_epochs = 3  # a new beta at every step
+    torch._dynamo.reset()
+    counters.clear()
+    t = make_trainer(small_config, None)
+    history = t.fit().history
+    assert t.net.fn is not None, "fell back to eager"
+    assert len({round(h["beta"], 6) for h in history}) == 3
+    assert counters["stats"]["unique_graphs"] <= 2  # the training step once (and the tail batch runs eagerly)
+
+
+@pytest.mark.parametrize("precision, fast, bf16", [
+    ("auto", False, False), ("fp32", True, False), ("fp32", False, False), ("auto", True, True), ("bf16", False, True),
+])
+def test_an_explicit_precision_wins_over_fast(small_config, precision, fast, bf16):
+    from vaekit.errors import DataError
+
+    config = small_config.train.model_copy(update={"precision": precision, "fast": fast})
+    cpu = torch.device("cpu")
+    try:
+        supported = acceleration.autocast_dtype(config.model_copy(update={"precision": "bf16"}), cpu) is not None
+    except DataError:  # this CPU has no bf16 matmuls
+        supported = False
+    if precision == "bf16" and not supported:
+        pytest.skip("this CPU has no native bf16 matmuls")
+    assert acceleration.autocast_dtype(config, cpu) == (torch.bfloat16 if bf16 and supported else None)
+
+
+def test_compile_failures_are_reported_in_one_line_and_a_missing_compiler_once(monkeypatch):
+    monkeypatch.setattr(acceleration, "_NO_COMPILER", None)
+    said = []
+    error = RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: "
+                         "(None, '/bin/false')\n\nSet TORCHDYNAMO_VERBOSE=1 for the internal stack trace\n")
+    first = acceleration.Compiled(torch.nn.Identity(), said.append, doing="transforming batches")
+    first.give_up(error)
+    second = acceleration.Compiled(torch.nn.Identity(), said.append)
+    assert second.fn is None and torch.equal(second(torch.ones(2)), torch.ones(2))
+    assert len(said) == 2 and all("\n" not in m for m in said)
+    assert said[0].startswith("torch.compile failed (RuntimeError: InvalidCxxCompiler") and "VERBOSE" not in said[0]
+    assert said[1].startswith("torch.compile unavailable (RuntimeError: InvalidCxxCompiler")
+    assert said[1].endswith("; training eagerly")

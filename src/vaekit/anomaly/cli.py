@@ -112,35 +112,35 @@ def fit(
         raise DataError("--timestamp-col is for series; drop it or use --mode series")
     features, y, ts = _prepare(df, y, label_col, timestamp_col, _split_cols(ignore))
     check_contamination(contamination)  # before anything is written
-    run_dir = runs.prepare(out, overwrite=overwrite)
-    log = _once_per_kind(lambda m: console.print(m, highlight=False))
-    start = time.perf_counter()
-    common = dict(contamination=contamination, random_state=seed, progress=progress, log=log)
-    if series:
-        det = SeriesDetector(window=window, max_steps=max_steps or 4000, **common)
-        det.fit(features, timestamps=ts, run_dir=run_dir)
-    else:
-        det = VAEDetector(score=score, categorical=_split_cols(categorical) or None, max_steps=max_steps or 3000,
-                          **common)
-        det.fit(features, run_dir=run_dir)
-    seconds = time.perf_counter() - start
-    info = {"source": str(data), "label_col": label_col, "timestamp_col": timestamp_col,
-            "ignored": _split_cols(ignore), "fit_seconds": round(seconds, 2)}
-    det.save(run_dir, extra=info)
-    kind = "series" if series else "table"
-    console.print(f"{kind} detector: {len(features)} rows, {features.shape[1]} column(s), fitted in {seconds:.1f} s; "
-                  f"threshold {det.threshold_:.4g}, {int(det.labels_.sum())} training rows flagged", highlight=False)
-    _print_report(det.fit_report_)
-    metrics = _label_metrics(y, det.decision_scores_)
-    if metrics:
-        console.print(f"on the training rows (labels not used to fit): {metrics}", highlight=False)
-    figures = [score_histogram(det.decision_scores_, det.threshold_, run_dir / "figures" / "score_histogram.png", y)]
-    if series:
-        figures.append(series_figure(features.to_numpy(dtype=float), det.decision_scores_, det.labels_,
-                                     run_dir / "figures" / "series.png", _times(ts), y, det.threshold_,
-                                     list(features.columns)))
-    _model_card(run_dir, det, kind, info, metrics, figures)
-    console.print(f"detector written to {run_dir}")
+    with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
+        log = _once_per_kind(lambda m: console.print(m, highlight=False))
+        start = time.perf_counter()
+        common = dict(contamination=contamination, random_state=seed, progress=progress, log=log)
+        if series:
+            det = SeriesDetector(window=window, max_steps=max_steps or 4000, **common)
+            det.fit(features, timestamps=ts, run_dir=run_dir)
+        else:
+            det = VAEDetector(score=score, categorical=_split_cols(categorical) or None, max_steps=max_steps or 3000,
+                              **common)
+            det.fit(features, run_dir=run_dir)
+        seconds = time.perf_counter() - start
+        info = {"source": str(data), "label_col": label_col, "timestamp_col": timestamp_col,
+                "ignored": _split_cols(ignore), "fit_seconds": round(seconds, 2)}
+        det.save(run_dir, extra=info)
+        kind = "series" if series else "table"
+        console.print(f"{kind} detector: {len(features)} rows, {features.shape[1]} column(s), fitted in {seconds:.1f} s; "
+                      f"threshold {det.threshold_:.4g}, {int(det.labels_.sum())} training rows flagged", highlight=False)
+        _print_report(det.fit_report_)
+        metrics = _label_metrics(y, det.decision_scores_)
+        if metrics:
+            console.print(f"on the training rows (labels not used to fit): {metrics}", highlight=False)
+        figures = [score_histogram(det.decision_scores_, det.threshold_, run_dir / "figures" / "score_histogram.png", y)]
+        if series:
+            figures.append(series_figure(features.to_numpy(dtype=float), det.decision_scores_, det.labels_,
+                                         run_dir / "figures" / "series.png", _times(ts), y, det.threshold_,
+                                         list(features.columns)))
+        _model_card(run_dir, det, kind, info, metrics, figures)
+    console.print(f"detector written to {out}")
 
 
 def _once_per_kind(log):

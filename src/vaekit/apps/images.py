@@ -28,6 +28,7 @@ from vaekit.metrics.latent import collapse_warning
 from vaekit.metrics.likelihood import bits_per_dim, iw_nll
 from vaekit.io import read_config
 from vaekit.train import Tensors, Trainer
+from vaekit.train.acceleration import check_train_settings
 from vaekit.train.distributed import DistContext, barrier
 from vaekit.train.checkpoint import atomic_write_text
 
@@ -54,6 +55,7 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
     description = image_vae_description(config.model, data.shape, data.n_classes)
     document = read_config(run_dir) if resume else runs.describe_run(description, config, command)
     if main and not resume:
+        check_train_settings(config.train, dist)  # a bad device or precision writes nothing
         runs.prepare(run_dir, overwrite=overwrite)
         runs.write_config(run_dir, document)
     barrier(dist)

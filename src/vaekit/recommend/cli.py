@@ -13,7 +13,7 @@ from rich.table import Table
 
 from vaekit import runs
 from vaekit.data.ratings import Interactions, read_interactions
-from vaekit.errors import DataError, TrainingInterrupted
+from vaekit.errors import DataError
 from vaekit.recommend.recommender import MultVAERecommender, Recommendation
 from vaekit.recommend.splits import strong_generalization_split
 from vaekit.train.checkpoint import atomic_write_text
@@ -81,11 +81,8 @@ def fit(
                              weight_decay=weight_decay, seed=seed, progress=progress,
                              log=lambda m: console.print(m, highlight=False))
     rec.check_params()
-    try:
-        with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
-            _fit_and_save(rec, inter, n_val, seed, run_dir, data)
-    except TrainingInterrupted:
-        raise TrainingInterrupted(f"interrupted; nothing was written and {out} is as it was") from None
+    with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
+        _fit_and_save(rec, inter, n_val, seed, run_dir, data)
     console.print(f"model written to {out}")
 
 

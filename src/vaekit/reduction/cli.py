@@ -103,20 +103,20 @@ def fit(
     if neighbor_weight is not None and neighbor_weight < 0:
         raise typer.BadParameter(f"must be >= 0, got {neighbor_weight}", param_hint="--neighbor-weight")
     frame, labels = read_table(data, label)
-    run_dir = runs.prepare(out, overwrite=overwrite)
-    est = VAETransformer(n_components, likelihood=likelihood, max_iter=max_iter or "auto",
-                         neighbor_weight="auto" if neighbor_weight is None else neighbor_weight,
-                         random_state=seed, verbose=progress)
-    try:
-        z = est.fit_transform(frame)
-    except ValueError as e:  # data the estimator refuses (e.g. bernoulli outside [0, 1])
-        raise DataError(f"{data}: {e}") from None
-    est.save(run_dir)
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in est.history_))
-    names = est.get_feature_names_out()
-    _write_embedding(z, names, labels, label, run_dir / "embedding.csv")
-    png = _plot(z, labels, run_dir / "figures" / "embedding.png", f"VAE embedding of {data.name}")
-    console.print(f"run directory: {run_dir}\nembedding: {run_dir / 'embedding.csv'}\nfigure: {png}")
+    with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
+        est = VAETransformer(n_components, likelihood=likelihood, max_iter=max_iter or "auto",
+                             neighbor_weight="auto" if neighbor_weight is None else neighbor_weight,
+                             random_state=seed, verbose=progress)
+        try:
+            z = est.fit_transform(frame)
+        except ValueError as e:  # data the estimator refuses (e.g. bernoulli outside [0, 1])
+            raise DataError(f"{data}: {e}") from None
+        est.save(run_dir)
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in est.history_))
+        names = est.get_feature_names_out()
+        _write_embedding(z, names, labels, label, run_dir / "embedding.csv")
+        png = _plot(z, labels, run_dir / "figures" / "embedding.png", f"VAE embedding of {data.name}")
+    console.print(f"run directory: {out}\nembedding: {out / 'embedding.csv'}\nfigure: {out / png.relative_to(run_dir)}")
 
 
 @app.command()

@@ -23,13 +23,14 @@ def fused_adam_ok(device: torch.device) -> bool:
         probe = torch.zeros(1, device=device, requires_grad=True)
         torch.optim.Adam([probe], fused=True)
         return True
-    except (RuntimeError, TypeError):
+    except Exception:  # any failure of the probe (a build without it, a broken compiler set-up)
         return False
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device):
-    """bf16 autocast when asked (or by ``fast``) and the hardware has bf16 matmuls."""
-    if config.precision != "bf16" and not config.fast:
+    """bf16 autocast when asked (``precision=bf16``, or ``auto`` with ``fast``) and the
+    hardware has bf16 matmuls; an explicit ``fp32`` wins over ``fast``."""
+    if config.precision == "fp32" or (config.precision == "auto" and not config.fast):
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
@@ -55,6 +56,17 @@ def autocast_dtype(config: TrainConfig, device: torch.device):
 COMPILE_OPTIONS = {"cpp.vec_isa_ok": True}
 
 
+_NO_COMPILER: str | None = None
+
+
+def _first_line(error: Exception, limit: int = 300) -> str:
+    """``Type: message`` cut to its first line: inductor's errors carry several lines of
+    advice (TORCHDYNAMO_VERBOSE, TORCH_LOGS) that do not belong in a one-line report."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Compiled(torch.nn.Module):
     """torch.compile of a module or function (the training forward, the IW estimator's
     log weights), with a clean fallback to eager execution when the compiler is unavailable
@@ -67,16 +79,24 @@ class Compiled(torch.nn.Module):
         self.eager = net
         self.log = log
         self.doing = doing
+        if _NO_COMPILER:  # an earlier compile in this process found no working C++ compiler
+            self.fn = None
+            log(f"torch.compile unavailable ({_NO_COMPILER}); {doing} eagerly")
+            return
         try:
             self.fn = torch.compile(net, dynamic=dynamic, options=COMPILE_OPTIONS)
         except Exception as e:  # no compiler on this platform
             self.fn = None
-            log(f"torch.compile unavailable ({type(e).__name__}: {e}); {doing} eagerly")
+            log(f"torch.compile unavailable ({_first_line(e)}); {doing} eagerly")
 
     def give_up(self, error: Exception) -> None:
-        """Stop using the compiled function after ``error``; say so once."""
+        """Stop using the compiled function after ``error``; say so in one line."""
+        global _NO_COMPILER
         self.fn = None
-        self.log(f"torch.compile failed ({type(error).__name__}: {error}); {self.doing} eagerly")
+        reason = _first_line(error)
+        if "InvalidCxxCompiler" in reason:
+            _NO_COMPILER = reason  # later compiles in this process would fail the same way: skip them
+        self.log(f"torch.compile failed ({reason}); {self.doing} eagerly")
 
     def forward(self, *args):
         if self.fn is not None:
@@ -146,6 +166,12 @@ class AdamStep:
                 lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
                 amsgrad=False, maximize=group["maximize"],
             )
+
+
+def check_train_settings(config: TrainConfig, dist: DistContext | None = None) -> None:
+    """The trainer's device and precision checks, for a caller that must fail before it
+    writes anything (a run directory, or over an old run with ``--overwrite``)."""
+    autocast_dtype(config, pick_device(config.device, dist))
 
 
 def pick_device(name: str, dist: DistContext | None) -> torch.device:

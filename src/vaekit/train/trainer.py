@@ -291,8 +291,11 @@ class Trainer:
         """The model's output and this rank's loss. DDP averages gradients over ranks, so each
         rank's loss is weighted by its share of the batch; a rank with no example in a short
         last batch still joins the all-reduce, with zeros."""
+        beta = self.beta(self.global_step)
+        if isinstance(net, Compiled):  # a float would be a constant of the graph: one compile per beta value
+            beta = torch.tensor(beta, dtype=torch.float32, device=self.device)
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            out = net(x, self.beta(self.global_step), y, self.config.free_bits, eps, k)
+            out = net(x, beta, y, self.config.free_bits, eps, k)
         n_local = x.shape[0]
         if n_local:
             return out, out.loss * (n_local * self.world / n_global)
