@@ -65,6 +65,7 @@ def test_similar_items_come_from_the_same_group(fitted):
     assert "i3" not in sims.items and sum(int(i[1:]) < 15 for i in sims.items) >= 3
     with pytest.raises(DataError, match="unknown item id 'zz'"):
         rec.similar_items("zz")
+    assert rec.similar_items(" i3 ", k=4).items == sims.items  # stripped, as history ids are
 
 
 def test_save_load_round_trip_scores_identically(fitted, tmp_path):

@@ -293,7 +293,7 @@ class MultVAERecommender:
         """Items whose output embeddings (rows of the decoder's last layer) are closest by cosine."""
         self._check_fitted()
         self._check_k(k, 1)
-        index = np.flatnonzero(self.item_ids == str(item))
+        index = np.flatnonzero(self.item_ids == str(item).strip())  # ids are stored stripped, as histories are
         if len(index) == 0:
             raise DataError(f"unknown item id {item!r}")
         last = [m for m in self.model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
