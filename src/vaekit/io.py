@@ -57,12 +57,27 @@ def is_run_of_kind(run_dir: str | Path, kind: str) -> bool:
         return False
 
 
+# 2: ``train.precision`` has an ``auto`` default (bf16 with ``fast`` where supported), and
+# an explicit ``fp32`` wins over ``fast``. Before, ``fp32`` was the default and ``fast``
+# turned bf16 on over it, so every earlier run config says ``fp32``.
+SETTINGS_FORMAT = 2
+
+
+def stored_settings(doc: dict) -> dict:
+    """``run.config`` of a ``config.json``, read as the version that wrote it meant it."""
+    settings = doc["run"]["config"]
+    train = settings.get("train") if isinstance(settings, dict) else None
+    if doc["run"].get("settings_format", 1) < 2 and isinstance(train, dict) and train.get("precision") == "fp32":
+        settings = {**settings, "train": {**train, "precision": "auto"}}  # the old default, not a choice
+    return settings
+
+
 def run_settings(run_dir: str | Path, kind: str, settings_class):
     """The validated settings an application stored in ``config.json`` under ``run.config``."""
     doc = read_config(run_dir)
     if doc.get("kind") != kind or "run" not in doc:
         raise RunDirError(f"{run_dir} is not a {kind} run directory (config.json kind {doc.get('kind')!r})")
-    return settings_class.model_validate(doc["run"]["config"])
+    return settings_class.model_validate(stored_settings(doc))
 
 
 def _check_size(config: dict, stored: int) -> None:

@@ -28,7 +28,7 @@ import torch
 from vaekit.builders import build_vae
 from vaekit.config import RunConfig
 from vaekit.errors import RunDirError, TrainingInterrupted
-from vaekit.io import CONFIG_FILE, read_config
+from vaekit.io import CONFIG_FILE, SETTINGS_FORMAT, read_config, stored_settings
 from vaekit.train import Trainer
 from vaekit.train.checkpoint import atomic_write_text
 
@@ -94,8 +94,16 @@ def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     place of ``path`` (an old run there, allowed by ``overwrite``, is removed only then).
     When the block fails or is interrupted, the new directory is removed and ``path`` is
     left exactly as it was, so a failed ``--overwrite`` never costs the previous model.
+
+    Where a directory cannot be swapped by renaming (``path`` is the working directory, a
+    mount point or a symbolic link, or its parent is not writable) the run is written in
+    place as :func:`prepare` does. If the final swap fails all the same, the finished run
+    is kept where it was written and the error says where.
     """
     path = Path(path)
+    if not _swappable(path):
+        yield prepare(path, overwrite=overwrite)
+        return
     replacing = _check_replaceable(path, overwrite)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,25 +115,45 @@ def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
             raise RunDirError(f"less than 50 MiB free on the disk of {path}")
         yield new
         new.chmod(0o777 & ~_umask())
-        if replacing:
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            path.rename(old / path.name)  # renames within one directory: one filesystem
-            try:
-                new.rename(path)
-            except OSError:
-                (old / path.name).rename(path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if path.exists():  # an empty directory
-                path.rmdir()
-            new.rename(path)
     except TrainingInterrupted:  # its "continue with --resume" does not hold: the new run is gone
         shutil.rmtree(new, ignore_errors=True)
         raise TrainingInterrupted(f"interrupted; nothing was written and {path} is as it was") from None
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
+    try:
+        _swap_in(new, path, replacing)
+    except OSError as e:
+        raise RunDirError(f"the run finished but could not replace {path} ({e.strerror or e}); "
+                          f"it is in {new}") from None
+
+
+def _swappable(path: Path) -> bool:
+    parent = path.parent.resolve() if path.parent.exists() else None
+    return not (path.is_symlink() or os.path.ismount(path) or (path.exists() and path.resolve() == Path.cwd())
+                or (parent is not None and not os.access(parent, os.W_OK | os.X_OK)))
+
+
+def _swap_in(new: Path, path: Path, replacing: bool) -> None:
+    """Put ``new`` at ``path`` by renames in one directory; an old run there goes last."""
+    if not replacing:
+        if path.exists():  # an empty directory
+            path.rmdir()
+        new.rename(path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    try:
+        path.rename(old / path.name)
+    except OSError:
+        old.rmdir()
+        raise
+    try:
+        new.rename(path)
+    except OSError:
+        (old / path.name).rename(path)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -140,6 +168,7 @@ def describe_run(description: dict, config: RunConfig, command: str | None = Non
         **description,
         "run": {
             "config": config.model_dump(),
+            "settings_format": SETTINGS_FORMAT,
             "command": command or " ".join(["vaekit", *sys.argv[1:]]),
             "versions": versions(),
         },
@@ -154,7 +183,7 @@ def run_config(path: str | Path) -> RunConfig:
     doc = read_config(path)
     if "run" not in doc:
         raise RunDirError(f"{path} is a model directory without run information (no 'run' in config.json)")
-    return RunConfig.model_validate(doc["run"]["config"])
+    return RunConfig.model_validate(stored_settings(doc))
 
 
 def read_metrics(path: str | Path) -> list[dict]:

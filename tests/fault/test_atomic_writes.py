@@ -5,6 +5,7 @@ import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -177,3 +178,34 @@ def test_an_interrupted_staged_run_says_nothing_was_written(tmp_path):
         with runs.staged(tmp_path / "run"):
             raise TrainingInterrupted("interrupted at epoch 1, step 3; checkpoint saved, continue with --resume")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_writes_in_place_where_a_swap_is_impossible(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with runs.staged(Path(".")) as run:  # the working directory cannot be renamed away
+        (run / "a").write_text("a")
+    assert (tmp_path / "a").read_text() == "a"
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    with runs.staged(tmp_path / "link") as run:
+        (run / "b").write_text("b")
+    assert (target / "b").read_text() == "b" and (tmp_path / "link").is_symlink()
+
+
+def test_a_failed_swap_keeps_the_finished_run_and_says_where(tmp_path, monkeypatch):
+    old = _run_dir(tmp_path / "run", "old")
+
+    def no_rename(self, target):
+        raise OSError(16, "Device or resource busy")
+
+    with pytest.raises(RunDirError, match=r"run finished but could not replace .*run \(Device or resource busy\); "
+                                          r"it is in .*\.run\.new-"):
+        with runs.staged(old, overwrite=True) as new:
+            (new / "model.safetensors").write_text("new")
+            monkeypatch.setattr(Path, "rename", no_rename)
+    monkeypatch.undo()
+    assert (old / "model.safetensors").read_text() == "old"
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".run.new-")]
+    assert len(kept) == 1 and (kept[0] / "model.safetensors").read_text() == "new"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.old-")]

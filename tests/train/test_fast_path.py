@@ -279,3 +279,36 @@ def test_compile_failures_are_reported_in_one_line_and_a_missing_compiler_once(m
     assert said[0].startswith("torch.compile failed (RuntimeError: InvalidCxxCompiler") and "VERBOSE" not in said[0]
     assert said[1].startswith("torch.compile unavailable (RuntimeError: InvalidCxxCompiler")
     assert said[1].endswith("; training eagerly")
+
+
+def test_a_wrapped_compiler_error_is_reported_by_the_error_inside(monkeypatch):
+    monkeypatch.setattr(acceleration, "_NO_COMPILER", None)
+
+    class InvalidCxxCompiler(RuntimeError):
+        pass
+
+    class BackendCompilerFailed(RuntimeError):
+        def __init__(self, inner):
+            super().__init__(f"backend='inductor' raised:\n{type(inner).__name__}: {inner}")
+            self.inner_exception = inner
+
+    said = []
+    acceleration.Compiled(torch.nn.Identity(), said.append).give_up(
+        BackendCompilerFailed(InvalidCxxCompiler("No working C++ compiler found")))
+    assert said == ["torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); training eagerly"]
+    assert acceleration._NO_COMPILER is not None
+
+
+def test_run_configs_written_before_precision_auto_keep_bf16_under_fast(tmp_path):
+    import json
+
+    from vaekit import runs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    old = {"kind": "mlp", "run": {"config": {"train": {"fast": True, "precision": "fp32"}}}}
+    (run / "config.json").write_text(json.dumps(old))
+    assert runs.run_config(run).train.precision == "auto"  # what "fp32" meant then: the default
+    new = dict(old, run={**old["run"], "settings_format": 2})
+    (run / "config.json").write_text(json.dumps(new))
+    assert runs.run_config(run).train.precision == "fp32"  # now an explicit choice

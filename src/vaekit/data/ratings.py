@@ -9,6 +9,7 @@ names the file, the column and the offending value.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,10 @@ import scipy.sparse as sp
 from vaekit.errors import DataError
 
 MOVIELENS_COLUMNS = ["user", "item", "rating", "timestamp"]
-# only an empty cell is missing: ids such as "NA", "null" or "None" are ids, and a rating
-# written "nan" is refused as not a number rather than read as missing
+# only an empty cell is a missing id: ids such as "NA", "null" or "None" are ids. In the
+# rating column the usual spellings of a missing value (R writes NA) are missing ratings.
 TEXT_CELLS = {"keep_default_na": False, "na_values": [""]}
+MISSING_RATINGS = {"", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "-NaN", "-nan", "#N/A", "<NA>"}
 
 
 @dataclass
@@ -82,7 +84,7 @@ def _ids(column: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=float)
         present = values[~missing]
-        if np.all(np.isfinite(present)) and np.all(present == np.round(present)):
+        if np.all(np.isfinite(present)) and np.all(present == np.round(present)) and np.all(abs(present) < 2**53):
             column = column.astype("Int64")
     out = column.astype(str).str.strip()
     out[missing] = ""
@@ -112,7 +114,8 @@ def interactions_from_table(
     """Binarize, deduplicate and filter a table; report what was dropped and why."""
     if min_user_items < 1:
         raise DataError(f"min_user_items must be >= 1, got {min_user_items}")
-    if min_rating is not None and not (isinstance(min_rating, (int, float)) and np.isfinite(min_rating)):
+    if min_rating is not None and (isinstance(min_rating, bool) or not isinstance(min_rating, numbers.Real)
+                                   or not np.isfinite(min_rating)):
         raise DataError(f"min_rating must be a finite number, got {min_rating!r}")
     users = _ids(_column(df, user_col, "user", where))
     items = _ids(_column(df, item_col, "item", where))
@@ -121,7 +124,9 @@ def interactions_from_table(
     report["rows_missing_ids"] = int((~keep).sum())
     if rating_col is not None and rating_col in df.columns:
         raw = df[rating_col]
-        ratings = pd.to_numeric(raw, errors="coerce")
+        if raw.dtype == object:
+            raw = raw.where(~raw.isin(MISSING_RATINGS))
+        ratings = pd.to_numeric(raw, errors="coerce").astype("float64")  # nullable Int64 too
         _refuse_rows(ratings.isna() & raw.notna(), where, rating_col, "is not a number", raw)
         _refuse_rows(~np.isfinite(ratings) & ratings.notna(), where, rating_col, "is not a finite number", raw)
         _refuse_rows(ratings < 0, where, rating_col, "is negative", raw)

@@ -61,7 +61,10 @@ _NO_COMPILER: str | None = None
 
 def _first_line(error: Exception, limit: int = 300) -> str:
     """``Type: message`` cut to its first line: inductor's errors carry several lines of
-    advice (TORCHDYNAMO_VERBOSE, TORCH_LOGS) that do not belong in a one-line report."""
+    advice (TORCHDYNAMO_VERBOSE, TORCH_LOGS) that do not belong in a one-line report. An
+    error that dynamo wrapped (``BackendCompilerFailed``) is reported by the one inside."""
+    while getattr(error, "inner_exception", None) is not None:
+        error = error.inner_exception
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -94,7 +97,7 @@ class Compiled(torch.nn.Module):
         global _NO_COMPILER
         self.fn = None
         reason = _first_line(error)
-        if "InvalidCxxCompiler" in reason:
+        if "InvalidCxxCompiler" in reason:  # the error's type, or inductor's first line naming it
             _NO_COMPILER = reason  # later compiles in this process would fail the same way: skip them
         self.log(f"torch.compile failed ({reason}); {self.doing} eagerly")
 

@@ -119,6 +119,7 @@ class Trainer:
         b = config.beta
         period = round(b.warmup_epochs * self.steps_per_epoch)
         self.beta = BetaSchedule(b.schedule, b.value, b.start, period, b.cycles, b.ratio)
+        self._beta_tensor: Tensor | None = None  # beta for a compiled step (see _loss)
         self.shuffle_gen = torch.Generator().manual_seed(config.seed)
         self.noise_gen = torch.Generator().manual_seed(config.seed + 1)
         # loop position and early-stopping state: everything a checkpoint must hold
@@ -293,7 +294,9 @@ class Trainer:
         last batch still joins the all-reduce, with zeros."""
         beta = self.beta(self.global_step)
         if isinstance(net, Compiled):  # a float would be a constant of the graph: one compile per beta value
-            beta = torch.tensor(beta, dtype=torch.float32, device=self.device)
+            if self._beta_tensor is None:
+                self._beta_tensor = torch.zeros((), device=self.device)
+            beta = self._beta_tensor.fill_(beta)  # in place: no host-to-device copy per step on a GPU
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             out = net(x, beta, y, self.config.free_bits, eps, k)
         n_local = x.shape[0]
