@@ -12,6 +12,8 @@ import scipy.sparse as sp
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'vaekit[serve]'")
 
+# the service without an API key answers only requests addressed to a loopback name
+LOCAL = "http://127.0.0.1"
 
 
 def pytest_configure(config):
@@ -84,7 +86,7 @@ def app(specs):
 def client(app):
     from fastapi.testclient import TestClient
 
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, base_url=LOCAL) as c:
         yield c
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.serve.conftest import LOCAL
 from vaekit.core import VAE
 
 
@@ -287,7 +288,7 @@ def test_reduction_map_shows_the_training_codes(runs, tmp_path):
     frame = pd.DataFrame(est.transform(d.data[:50] / 16.0), columns=est.get_feature_names_out())
     frame["digit"] = d.target[:50]
     frame.to_csv(run / "embedding.csv", index=False)  # what `vaekit reduce fit` writes
-    with TestClient(build([str(run)])) as c:
+    with TestClient(build([str(run)]), base_url=LOCAL) as c:
         m = c.get("/v1/models/embed/latent-map").json()
     assert len(m["points"]) == 50 and m["labels"] == d.target[:50].tolist()
     np.testing.assert_allclose(m["points"], frame.iloc[:, :2].to_numpy(), atol=1e-4)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from tests.serve.conftest import LOCAL
 from vaekit.serve.base import InputError
 from vaekit.serve.batching import Batcher
 
@@ -62,7 +63,7 @@ def test_served_answers_are_the_same_with_and_without_batching(specs, client, ap
     x = np.random.default_rng(0).random((6, 64)).round(4).tolist()
     rows = [{"amount": 90.0 + i, "hour": float(i), "kind": "cash"} for i in range(6)]
     unbatched = build(specs, ServeSettings(batching=False))
-    with TestClient(unbatched) as plain:
+    with TestClient(unbatched, base_url=LOCAL) as plain:
         for path, body in [("/v1/models/digits/encode", {"x": x}), ("/v1/models/fraud/score", {"rows": rows}),
                            ("/v1/models/shop/recommend", {"history": ["i1", "i3"], "k": 4})]:
             a, b = client.post(path, json=body).json(), plain.post(path, json=body).json()

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from tests.serve.conftest import LOCAL
+
 pytest.importorskip("rdkit", reason="the molecules extra is not installed")
 
 
@@ -13,7 +15,7 @@ def mclient(molecule_dir):
     from vaekit.serve import ServeSettings, build
 
     with TestClient(build([f"mols={molecule_dir}"], ServeSettings(max_rows=64, max_samples=64, max_steps=16)),
-                    raise_server_exceptions=False) as c:
+                    raise_server_exceptions=False, base_url=LOCAL) as c:
         yield c
 
 

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from tests.serve.conftest import LOCAL
 from vaekit.cli import main
 from vaekit.errors import ConfigError, ModelFileError
 from vaekit.serve.loading import load_models
@@ -55,7 +56,7 @@ def test_with_a_key_every_v1_call_needs_it(specs):
 
     from vaekit.serve import build
 
-    with TestClient(build(specs[:1], ServeSettings(), api_key=KEY)) as c:
+    with TestClient(build(specs[:1], ServeSettings(), api_key=KEY), base_url=LOCAL) as c:
         assert c.get("/v1/models").status_code == 401
         assert c.get("/v1/models", headers={"X-API-Key": "wrong-" + KEY}).status_code == 401
         r = c.post("/v1/models/digits/sample", json={"n": 1})
@@ -63,8 +64,33 @@ def test_with_a_key_every_v1_call_needs_it(specs):
         assert c.post("/v1/models/other/encode", json={}).status_code == 401  # nothing leaks before auth
         assert c.get("/v1/models", headers={"X-API-Key": KEY}).status_code == 200
         assert c.get("/healthz").status_code == 200 and c.get("/").status_code == 200
-        spec = c.get("/openapi.json").json()
+        assert c.get("/openapi.json").status_code == 401  # the spec names the models: behind the key too
+        spec = c.get("/openapi.json", headers={"X-API-Key": KEY}).json()
         assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+        assert c.get("/v1/models", headers={"X-API-Key": KEY, "Host": "evil.example"}).status_code == 200
+
+
+def test_without_a_key_only_loopback_hosts_and_json_bodies_are_answered(client):
+    """A web page on another origin can reach a loopback server by DNS rebinding (a Host
+    header of its own name) or by a POST without Content-Type (no preflight): both refused."""
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example"):
+        r = client.get("/v1/models", headers={"Host": host})
+        assert r.status_code == 400 and "not a loopback name" in r.json()["detail"], host
+    for host in ("localhost", "localhost:8000", "127.0.0.1:1234", "[::1]:8000", "LOCALHOST"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    r = client.post("/v1/models/digits/sample", content=b'{"n": 1}')
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+    r = client.post("/v1/models/digits/sample", content=b'{"n": 1}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--log-level", "bogus"], "--log-level: Input should be 'critical'"),
+    (["--max-body-mib", "-1"], "--max-body-mib:"),
+])
+def test_bad_serve_options_are_named(runs, capsys, args, message):
+    assert main(["serve", str(runs["digits"]), *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def _raw(port: int, request: bytes) -> tuple[int, bytes]:
@@ -88,7 +114,7 @@ def test_body_limit_announced_and_chunked(live):
     conn.request("POST", "/v1/models/digits/encode", body=big, headers={"Content-Type": "application/json"})
     r = conn.getresponse()
     assert r.status == 413 and b"limit of 262144 bytes" in r.read()
-    head = (b"POST /v1/models/digits/encode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (b"POST /v1/models/digits/encode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in [big[i:i + 8192] for i in range(0, len(big), 8192)])
     status, data = _raw(live.port, head + chunks + b"0\r\n\r\n")
@@ -98,7 +124,7 @@ def test_body_limit_announced_and_chunked(live):
 def test_path_like_names_over_the_wire(live):
     for path in (b"/v1/models/..%2F..%2Fetc%2Fpasswd/encode", b"/v1/models/../../etc/passwd",
                  b"/v1/models/%2e%2e/%2e%2e/encode"):
-        status, data = _raw(live.port, b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        status, data = _raw(live.port, b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
         assert 400 <= status < 500 and b"Traceback" not in data and b"root:" not in data
 

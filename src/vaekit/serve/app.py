@@ -41,6 +41,7 @@ from vaekit.serve.batching import Batcher, run_each
 from vaekit.serve.security import (
     API_KEY_HEADER,
     BodyLimitMiddleware,
+    LoopbackHostMiddleware,
     SecurityHeadersMiddleware,
     key_matches,
 )
@@ -170,7 +171,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
             executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="vaekit inference service", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if api_key is None else None,
                   description="Variational autoencoders behind an API. Each served model has its own routes "
                               "under /v1/models/NAME/ with request schemas of its exact shapes. Errors are "
                               "JSON {\"detail\": ...} with a 4xx status. The explorer page is at /.")
@@ -179,6 +180,8 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    if api_key is None:
+        app.add_middleware(LoopbackHostMiddleware)
 
     deps = []
     errors: dict = {400: {"model": ErrorBody, "description": "malformed request"},
@@ -219,6 +222,10 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
         _add_model_routes(app, m, describe(m), executor, batchers, deps, errors)
     _add_fallback_routes(app, by_name, deps)
     app.openapi = _openapi(app, models)
+    if api_key is not None:  # the spec names every model and its shapes: behind the key like /v1/models
+        @app.get("/openapi.json", include_in_schema=False, dependencies=deps)
+        async def openapi_spec():
+            return JSONResponse(app.openapi())
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -246,7 +253,9 @@ def _add_model_routes(app: FastAPI, m: ServedModel, description: dict, executor,
 
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+    # no Content-Type is not JSON: a browser sends a body without one (a Blob) from any web
+    # page without asking the server first, and such a POST must not run a model
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _handler(m: ServedModel, op: Operation, executor, batchers):

@@ -57,7 +57,8 @@ def serve_command(
             torch_threads=torch_threads, log_level=log_level)
     except ValidationError as e:
         err = e.errors()[0]
-        raise ConfigError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+        option = {"max_body_bytes": "max_body_mib"}.get(str(err["loc"][0]), str(err["loc"][0]))
+        raise ConfigError(f"--{option.replace('_', '-')}: {err['msg']}") from None
     key = load_api_key(api_key_file)
 
     def announce(app, port: int) -> None:

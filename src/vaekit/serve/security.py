@@ -130,6 +130,42 @@ class BodyLimitMiddleware:
                 await _send_json(send, 413, e.detail)
 
 
+def host_name(header: str) -> str:
+    """The name part of a Host header: ``[::1]:8000`` -> ``::1``, ``localhost:80`` -> ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _is_loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a DNS name: not one that is known to point here
+        return False
+
+
+class LoopbackHostMiddleware:
+    """400 for a request whose Host header is not a loopback name, on a server without an
+    API key (which may only listen on loopback). A web page the browser fetched from another
+    origin can reach 127.0.0.1 through DNS rebinding (its own name re-pointed at
+    127.0.0.1); its requests then carry that name as Host and are refused here."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+        if not _is_loopback_name(host_name(host)):
+            return await _send_json(send, 400, f"Host header {host!r} is not a loopback name; without an API "
+                                               "key the service answers only requests addressed to localhost")
+        return await self.app(scope, receive, send)
+
+
 class SecurityHeadersMiddleware:
     HEADERS = [
         (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "

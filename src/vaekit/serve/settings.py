@@ -7,6 +7,8 @@ gigabytes; a request beyond a limit gets 413 (body) or 422 naming the limit.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MiB = 2**20
@@ -32,4 +34,5 @@ class ServeSettings(BaseModel):
     compute_threads: int = Field(1, ge=1, le=64, description="threads that run the models' forward passes")
     torch_threads: int = Field(1, ge=1, le=256, description="torch intra-op threads per forward pass")
     latent_map_points: int = Field(1000, ge=0, le=20000, description="data points shown on the latent map")
-    log_level: str = Field("warning", description="uvicorn log level")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        "warning", description="uvicorn log level")
