@@ -319,7 +319,9 @@ def test_text_operations_match_the_model(client, runs):
 @pytest.mark.parametrize("path, body, needle", [
     ("generate", {"n": 3, "temperature": 0}, "temperature"),
     ("generate", {"n": 3, "strategy": "nucleus"}, "strategy"),
-    ("reconstruct", {"sentence": "   "}, "the sentence is empty"),
+    ("reconstruct", {"sentence": "   "}, "sentence: Value error, the sentence has no words"),
+    ("encode", {"sentences": ["the cat", "a dog", "  "]}, "sentences.2: Value error, the sentence has no words"),
+    ("interpolate", {"a": "the cat", "b": " "}, "b: Value error, the sentence has no words"),
     ("reconstruct", {"sentence": ""}, "sentence"),
     ("interpolate", {"a": "x", "b": "y", "steps": 100}, "steps"),
     ("encode", {"sentences": []}, "sentences"),
@@ -328,3 +330,19 @@ def test_text_operations_match_the_model(client, runs):
 def test_bad_text_requests_are_422(client, path, body, needle):
     r = client.post(f"/v1/models/words/{path}", json=body)
     assert r.status_code == 422 and needle in r.text
+
+
+def test_seeded_sampling_is_reproducible_with_parallel_compute_threads(runs):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from vaekit.serve import ServeSettings, build
+
+    app = build([str(runs["words"])], ServeSettings(compute_threads=4, batching=False))
+    body = {"n": 4, "strategy": "sample", "temperature": 1.5, "seed": 7}
+    with TestClient(app, base_url=LOCAL) as c:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: c.post("/v1/models/words/generate", json=body).json()["sentences"],
+                                    range(16)))
+    assert all(a == answers[0] for a in answers)

@@ -10,6 +10,8 @@ request: the batcher hands it many at once (one forward pass), the unbatched ser
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable
 
@@ -116,6 +118,19 @@ def per_request(items: list, counts: list[int]) -> list[list]:
         out.append(items[i:i + n])
         i += n
     return out
+
+
+_GLOBAL_RNG = threading.Lock()
+
+
+@contextmanager
+def seeded_global_rng(seed: int):
+    """torch's process-wide generator seeded for a block and restored after it, held by
+    one compute thread at a time (``--compute-threads``): decoders that sample from the
+    global generator stay reproducible from their seed when requests run in parallel."""
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def prior_draw(n: int, latent_dim: int, seed: int | None) -> tuple[int, torch.Tensor]:

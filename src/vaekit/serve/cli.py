@@ -33,6 +33,8 @@ def serve_command(
     api_key_file: Annotated[Optional[Path], typer.Option(
         help="file holding the API key (or set $VAEKIT_API_KEY); required to bind beyond loopback")] = None,
     torch_threads: Annotated[int, typer.Option(help="torch threads per forward pass")] = D.torch_threads,
+    compute_threads: Annotated[int, typer.Option(
+        help="threads running forward passes (more: a slow request holds up fewer others)")] = D.compute_threads,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = D.log_level,
 ):
     """Serve models over HTTP (FastAPI + uvicorn) with the latent-space explorer at /.
@@ -54,7 +56,7 @@ def serve_command(
             host=host, port=port, batching=batching, batch_window_ms=batch_window_ms, max_batch_rows=max_batch_rows,
             max_body_bytes=int(max_body_mib * MiB), max_rows=max_rows, max_samples=max_samples,
             max_steps=max_steps, max_seq_len=max_seq_len, max_concurrency=max_concurrency,
-            torch_threads=torch_threads, log_level=log_level)
+            torch_threads=torch_threads, compute_threads=compute_threads, log_level=log_level)
     except ValidationError as e:
         err = e.errors()[0]
         option = {"max_body_bytes": "max_body_mib"}.get(str(err["loc"][0]), str(err["loc"][0]))

@@ -31,6 +31,7 @@ from vaekit.serve.base import (
     prior_draw,
     rows_of,
     schema,
+    seeded_global_rng,
 )
 from vaekit.serve.settings import ServeSettings
 
@@ -85,8 +86,7 @@ class MoleculeService:
         out = []
         for r in reqs:
             seed, z = prior_draw(r.n, self.latent_dim, r.seed)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded_global_rng(seed):
                 mols = self._described(self._decode(z, r.strategy, r.temperature))
             out.append({"molecules": mols, "z": as_numpy(z).tolist(), "seed": seed})
         return out

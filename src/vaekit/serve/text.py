@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from vaekit.errors import DataError
 from vaekit.serve.base import (
@@ -31,6 +31,7 @@ from vaekit.serve.base import (
     prior_draw,
     rows_of,
     schema,
+    seeded_global_rng,
 )
 from vaekit.serve.settings import ServeSettings
 
@@ -88,8 +89,7 @@ class TextModel:
         out = []
         for r in reqs:
             seed, z = prior_draw(r.n, self.latent_dim, r.seed)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded_global_rng(seed):
                 lines = self._decode(z, r.strategy, r.temperature, r.beam_size)
             out.append({"sentences": lines, "z": as_numpy(z).tolist(), "seed": seed})
         return out
@@ -113,6 +113,13 @@ class TextModel:
         return out
 
 
+
+def _has_words(sentence: str) -> str:
+    """Refused in the request's validation, so the error names the item (``sentences.2``)."""
+    if not sentence.split():
+        raise ValueError("the sentence has no words (only whitespace)")
+    return sentence
+
 def load_text_model(name: str, run_dir: Path, settings: ServeSettings) -> ServedModel:
     from vaekit.text.app import load_run
 
@@ -120,7 +127,8 @@ def load_text_model(name: str, run_dir: Path, settings: ServeSettings) -> Served
     model = TextModel(vae, vocab, min(config.data.max_len, settings.max_seq_len))
     k, s = model.latent_dim, settings
     sentence = Annotated[str, Field(min_length=1, max_length=MAX_SENTENCE_CHARS,
-                                    description="a sentence; words split at whitespace")]
+                                    description="a sentence; words split at whitespace"),
+                         AfterValidator(_has_words)]
     n_sent = fits(s, s.max_rows, MAX_SENTENCE_CHARS + 4)
     strategy = (Strategy, Field("greedy", description="sample | greedy | beam"))
     beam = (integer(1, 8), Field(3, description="beam width (strategy beam)"))
