@@ -172,3 +172,73 @@ def test_unusable_run_directories_are_refused_clearly(runs, tmp_path):
         load_models([str(runs["digits"]), f"{runs['digits']}"], ServeSettings())
     models = load_models([f"a={runs['digits']}", f"b={runs['digits']}"], ServeSettings())
     assert [m.name for m in models] == ["a", "b"]
+
+
+def test_requests_beyond_the_limit_get_a_json_503_and_health_probes_still_answer():
+    import asyncio
+
+    from vaekit.serve.security import ConcurrencyLimitMiddleware
+
+    release = asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def call(app, path):
+        sent = []
+
+        async def send(msg):
+            sent.append(msg)
+
+        await app({"type": "http", "path": path, "headers": []}, None, send)
+        return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+    async def scenario():
+        app = ConcurrencyLimitMiddleware(slow_app, limit=2)
+        first = [asyncio.create_task(call(app, "/v1/models")) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        status, headers, body = await call(app, "/v1/models/digits/encode")
+        assert status == 503 and headers[b"retry-after"] == b"1" and b"2 requests in flight" in body
+        health = asyncio.create_task(call(app, "/healthz"))  # exempt: not refused, waits like any request
+        await asyncio.sleep(0.01)
+        assert not health.done()
+        release.set()
+        assert [(await t)[0] for t in first] == [200, 200] and (await health)[0] == 200
+        assert app.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
+    import threading
+    import time
+
+    import uvicorn
+
+    from vaekit.serve import ServeSettings, build
+    from vaekit.serve.server import uvicorn_config
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = ServeSettings(max_concurrency=4)
+    server = uvicorn.Server(uvicorn_config(build(specs[:1], settings), settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]  # 4x the request limit
+        time.sleep(0.2)
+        for path in (b"/healthz", b"/v1/models"):
+            status, _ = _raw(port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert status == 200, path
+        for s in idle:
+            s.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -41,6 +41,7 @@ from vaekit.serve.batching import Batcher, run_each
 from vaekit.serve.security import (
     API_KEY_HEADER,
     BodyLimitMiddleware,
+    ConcurrencyLimitMiddleware,
     LoopbackHostMiddleware,
     SecurityHeadersMiddleware,
     key_matches,
@@ -182,6 +183,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
     app.add_middleware(SecurityHeadersMiddleware)
     if api_key is None:
         app.add_middleware(LoopbackHostMiddleware)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)  # outermost: first to answer
 
     deps = []
     errors: dict = {400: {"model": ErrorBody, "description": "malformed request"},

@@ -166,6 +166,30 @@ class LoopbackHostMiddleware:
         return await self.app(scope, receive, send)
 
 
+class ConcurrencyLimitMiddleware:
+    """503 as JSON, with ``Retry-After``, for a request that finds ``limit`` others in flight.
+
+    Counted here, per request, rather than by uvicorn per connection: a client holding
+    idle connections open then takes no capacity from requests, and the health probes
+    (``exempt``) answer however busy the models are."""
+
+    def __init__(self, app, limit: int, exempt: tuple[str, ...] = ("/healthz", "/readyz")):
+        self.app, self.limit, self.exempt = app, limit, exempt
+        self.in_flight = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            return await _send_json(send, 503, f"busy: {self.limit} requests in flight; retry shortly",
+                                    [(b"retry-after", b"1")])
+        self.in_flight += 1
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 class SecurityHeadersMiddleware:
     HEADERS = [
         (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "

@@ -43,9 +43,18 @@ def serve(specs: list[str], settings: ServeSettings, api_key: str | None = None,
     sock = bind(settings.host, settings.port)
     if on_start is not None:
         on_start(app, sock.getsockname()[1])
-    config = uvicorn.Config(app, log_level=settings.log_level, limit_concurrency=settings.max_concurrency,
-                            timeout_keep_alive=5, server_header=False, proxy_headers=False)
+    config = uvicorn_config(app, settings)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def uvicorn_config(app, settings: ServeSettings):
+    """uvicorn's settings for the service. Requests in flight are limited by the app
+    (``ConcurrencyLimitMiddleware``, JSON 503); uvicorn's own limit, which counts open
+    connections, idle ones included, is only a backstop against running out of sockets."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_level=settings.log_level, limit_concurrency=4 * settings.max_concurrency + 64,
+                          timeout_keep_alive=5, server_header=False, proxy_headers=False)
