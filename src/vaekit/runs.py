@@ -30,7 +30,7 @@ from vaekit.config import RunConfig
 from vaekit.errors import RunDirError, TrainingInterrupted
 from vaekit.io import CONFIG_FILE, SETTINGS_FORMAT, read_config, stored_settings
 from vaekit.train import Trainer
-from vaekit.train.checkpoint import atomic_write_text
+from vaekit.train.checkpoint import atomic_write_text, current_umask
 
 
 def versions() -> dict:
@@ -67,9 +67,13 @@ def prepare(path: str | Path, overwrite: bool = False, resume: bool = False) -> 
     except OSError as e:
         raise RunDirError(f"cannot create run directory {path}: {e.strerror or e}") from None
     _check_writable(path)
-    if shutil.disk_usage(path).free < 50 * 2**20:
-        raise RunDirError(f"less than 50 MiB free on the disk of {path}")
+    _check_space(path)
     return path
+
+
+def _check_space(where: Path, named: Path | None = None) -> None:
+    if shutil.disk_usage(where).free < 50 * 2**20:
+        raise RunDirError(f"less than 50 MiB free on the disk of {named or where}")
 
 
 def _check_replaceable(path: Path, overwrite: bool, options: str = "--overwrite") -> bool:
@@ -111,10 +115,9 @@ def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except OSError as e:
         raise RunDirError(f"cannot create run directory {path}: {e.strerror or e}") from None
     try:
-        if shutil.disk_usage(new).free < 50 * 2**20:
-            raise RunDirError(f"less than 50 MiB free on the disk of {path}")
+        _check_space(new, path)
         yield new
-        new.chmod(0o777 & ~_umask())
+        new.chmod(0o777 & ~current_umask())
     except TrainingInterrupted:  # its "continue with --resume" does not hold: the new run is gone
         shutil.rmtree(new, ignore_errors=True)
         raise TrainingInterrupted(f"interrupted; nothing was written and {path} is as it was") from None
@@ -154,12 +157,6 @@ def _swap_in(new: Path, path: Path, replacing: bool) -> None:
         old.rmdir()
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def describe_run(description: dict, config: RunConfig, command: str | None = None) -> dict:

@@ -13,7 +13,6 @@ Files: a run directory holds ``config.json`` + ``model.safetensors`` (the VAE),
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import tempfile
@@ -28,9 +27,10 @@ from safetensors.numpy import save as save_numpy
 
 from vaekit.builders import build_vae
 from vaekit.config import BetaConfig, TrainConfig
+from vaekit.data.fetch import sha256_of
 from vaekit.data.ratings import Interactions
 from vaekit.errors import DataError, ModelFileError
-from vaekit.io import WEIGHTS_FILE, from_pretrained, save_pretrained
+from vaekit.io import CONFIG_FILE, WEIGHTS_FILE, from_pretrained, read_config, save_pretrained
 from vaekit.recommend.metrics import mask_seen, ndcg_at_k, top_k
 from vaekit.recommend.model import multvae_description
 from vaekit.train import Tensors, Trainer
@@ -69,6 +69,11 @@ def _as_csr(x, what: str) -> sp.csr_matrix:
     m.eliminate_zeros()
     m.data[:] = 1.0
     return m
+
+
+def _popularity(histories: sp.csr_matrix) -> np.ndarray:
+    """Each item's share of users who have it (the empty-history fallback's ranking)."""
+    return np.asarray(histories.sum(0)).ravel() / max(histories.shape[0], 1)
 
 
 def _refuse_duplicates(ids: np.ndarray, what: str) -> None:
@@ -163,7 +168,7 @@ class MultVAERecommender:
         for name, ids in (("item", self.item_ids), ("user", self.user_ids)):
             _refuse_duplicates(ids, f"{name} ids")
         self.histories = x
-        self.item_popularity = np.asarray(x.sum(0)).ravel() / n_users
+        self.item_popularity = _popularity(x)
         torch.manual_seed(self.seed)
         self.model = build_vae(multvae_description(n_items, self.variant, self.hidden, self.latent_dim, self.dropout))
         train = Tensors(torch.from_numpy(x.toarray().astype(np.uint8)))
@@ -196,7 +201,7 @@ class MultVAERecommender:
             raise DataError(f"histories {h.shape} do not match {len(user_ids)} user ids x {len(self.item_ids)} items")
         _refuse_duplicates(user_ids, "user ids")
         self.histories, self.user_ids = h, user_ids
-        self.item_popularity = np.asarray(h.sum(0)).ravel() / max(h.shape[0], 1)
+        self.item_popularity = _popularity(h)
 
     # -- scoring -----------------------------------------------------------------------
     @staticmethod
@@ -320,8 +325,11 @@ class MultVAERecommender:
         """
         self._check_fitted()
         directory = Path(directory)
-        if (directory / "config.json").is_file() and not (directory / META_FILE).is_file():
-            kind = _run_kind(directory)
+        if (directory / CONFIG_FILE).is_file() and not (directory / META_FILE).is_file():
+            try:
+                kind = read_config(directory)["kind"]
+            except ModelFileError:
+                kind = "unknown"
             if kind != "multvae":
                 raise DataError(f"{directory} holds a {kind} run, not a recommender; save elsewhere")
         directory.mkdir(parents=True, exist_ok=True)
@@ -333,7 +341,7 @@ class MultVAERecommender:
         atomic_write_bytes(directory / HISTORY_FILE, histories)
         meta = {"params": self.params(), "item_ids": self.item_ids.tolist(), "user_ids": self.user_ids.tolist(),
                 "report": self.report, "history": self.history,
-                "sha256": {name: _sha256(directory / name) for name in (WEIGHTS_FILE, HISTORY_FILE)}}
+                "sha256": {name: sha256_of(directory / name) for name in (WEIGHTS_FILE, HISTORY_FILE)}}
         atomic_write_text(directory / META_FILE, json.dumps(meta))
         return directory
 
@@ -357,7 +365,7 @@ class MultVAERecommender:
         except (ValueError, KeyError, TypeError, AttributeError, DataError) as e:
             raise ModelFileError(f"{path}: not a valid recommender description ({e})") from None
         for name, digest in (hashes.items() if isinstance(hashes, dict) else ()):
-            if (directory / name).is_file() and _sha256(directory / name) != digest:
+            if (directory / name).is_file() and sha256_of(directory / name) != digest:
                 raise ModelFileError(f"{directory / name} is not the file {META_FILE} was saved with (a save "
                                      "that stopped halfway, or a file copied in from another run); save again")
         rec.model = from_pretrained(directory)
@@ -369,26 +377,12 @@ class MultVAERecommender:
         return rec
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _run_kind(directory: Path) -> str:
-    try:
-        return str(json.loads((directory / "config.json").read_text()).get("kind"))
-    except (OSError, ValueError, AttributeError):
-        return "unknown"
-
-
 def _id_list(meta: dict, key: str) -> np.ndarray:
     ids = meta[key]
     if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
         raise ValueError(f"{key!r} must be a list of strings")
     ids = np.asarray(ids, dtype=str)
-    try:
-        _refuse_duplicates(ids, key)
-    except DataError as e:
-        raise ValueError(str(e)) from None
+    _refuse_duplicates(ids, key)  # a DataError: load() reports it as an invalid description
     return ids
 
 

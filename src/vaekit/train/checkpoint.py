@@ -30,7 +30,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:  # owns fd from here on: closed on every path
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600; use the usual mode
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -49,7 +49,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         pass
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
