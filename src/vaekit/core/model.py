@@ -126,27 +126,32 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def iwae_bound(self, x: Tensor, k: int, y: Tensor | None = None, chunk: int = 100,
-                   log_weights: Callable[..., Tensor] | None = None) -> Tensor:
+                   merge_chunk: Callable[..., Tensor] | None = None) -> Tensor:
         """log p(x) estimated with k importance samples, per example, shape (B,).
 
         Encodes once, then draws samples in chunks and merges chunk logsumexps, so memory
         is O(chunk * B) whatever k is. -iwae_bound(x, 5000) is Burda et al.'s test NLL.
-        ``log_weights`` stands in for :meth:`log_weights` (same arguments), for example a
-        compiled copy (``vaekit.metrics.likelihood.CompiledLogWeights``); the noise is
-        drawn here either way, so both give the same estimate for the same seed.
+        ``merge_chunk`` stands in for :meth:`merge_chunk` (same arguments), for example a
+        compiled copy (``vaekit.metrics.likelihood.CompiledIWChunk``); the noise is drawn
+        here either way, so both give the same estimate for the same seed.
         """
         if k <= 0:
             raise ValueError(f"number of importance samples must be > 0, got {k}")
         q = self.encode(x, y)
-        weights = log_weights or self.log_weights
+        merge = merge_chunk or self.merge_chunk
         total = torch.full((x.shape[0],), -math.inf, dtype=q.mean.dtype, device=x.device)
         done = 0
         while done < k:
             c = min(chunk, k - done)
             eps = torch.randn((c, *q.mean.shape), dtype=q.mean.dtype, device=q.mean.device)
-            total = torch.logaddexp(total, torch.logsumexp(weights(x, c, y, q, eps), 0))
+            total = merge(total, x, y, q, eps)
             done += c
         return total - math.log(k)
+
+    def merge_chunk(self, total: Tensor, x: Tensor, y: Tensor | None, q: DiagGaussian, eps: Tensor) -> Tensor:
+        """One chunk of the IW bound: the running log of summed importance weights per
+        example, ``total`` (B,), merged with those of the noise ``eps`` (c, B, D)."""
+        return torch.logaddexp(total, torch.logsumexp(self.log_weights(x, eps.shape[0], y, q, eps), 0))
 
     # -- generation ------------------------------------------------------------------
     @torch.no_grad()

@@ -23,24 +23,28 @@ from vaekit.train.acceleration import Compiled
 COMPILE_WORTH_IT = 20_000_000
 
 
-class CompiledLogWeights:
-    """:meth:`VAE.log_weights` under ``torch.compile``, for the chunks of the IW bound.
+class CompiledIWChunk:
+    """:meth:`VAE.merge_chunk` under ``torch.compile``: one chunk of the IW bound (its log
+    weights and their merge into the running logsumexp) as one compiled call.
 
-    Eagerly, a chunk of log weights makes several passes over a (chunk, batch, D) tensor of
-    decoder outputs (bias, softplus, the x-term, the sum); compiled, the likelihood is one
-    fused pass after the decoder's matmuls (~1.1x for the MNIST MLP on a CPU, on top of
-    cache-sized chunks). Same noise, same maths: only float rounding differs. Falls back to eager
-    execution, reported once, where the compiler is missing or fails on this model.
+    Eagerly, a chunk makes several passes over a (chunk, batch, D) tensor of decoder
+    outputs (bias, softplus, the x-term, the sum), then a handful of small calls for the
+    merge; compiled, the likelihood is one fused pass after the decoder's matmuls, and the
+    merge joins it (``benchmarks/iw_eval.py`` measures it against compiling the log
+    weights alone). Same noise, same maths: only float rounding differs. The weights are
+    inputs of the graph, not constants, so a graph kept for the next evaluation reads them
+    as they are then. Falls back to eager execution, reported once, where the compiler is
+    missing or fails on this model.
     """
 
     def __init__(self, model: VAE, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)):
-        def weights(x, mean, log_var, eps, y):
-            return model.log_weights(x, eps.shape[0], y, DiagGaussian(mean, log_var), eps)
+        def step(total, x, mean, log_var, eps, y):
+            return model.merge_chunk(total, x, y, DiagGaussian(mean, log_var), eps)
 
-        self.weights = Compiled(weights, log, doing="evaluating")
+        self.step = Compiled(step, log, doing="evaluating")
 
-    def __call__(self, x, k: int, y, q: DiagGaussian, eps):
-        return self.weights(x, q.mean, q.log_var, eps, y)
+    def __call__(self, total, x, y, q: DiagGaussian, eps):
+        return self.step(total, x, q.mean, q.log_var, eps, y)
 
 
 @torch.inference_mode()
@@ -56,20 +60,20 @@ def iw_nll(
 ) -> torch.Tensor:
     """Per-example importance-weighted NLL in nats, shape (N,).
 
-    ``compile``: evaluate the chunks with :class:`CompiledLogWeights`; ``None`` (default)
+    ``compile``: evaluate the chunks with :class:`CompiledIWChunk`; ``None`` (default)
     compiles when the whole evaluation has at least ``COMPILE_WORTH_IT`` importance
     samples (10,000 MNIST test images x k = 5000 do; a quick check does not).
     """
     model.eval()
     if compile is None:
         compile = len(data) * k >= COMPILE_WORTH_IT
-    weights = CompiledLogWeights(model) if compile else None
+    step = CompiledIWChunk(model) if compile else None
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for i in range(0, len(data), batch_size):
             x, y = data.batch(torch.arange(i, min(i + batch_size, len(data))))
-            out.append(-model.iwae_bound(x, k, y, chunk=chunk, log_weights=weights))
+            out.append(-model.iwae_bound(x, k, y, chunk=chunk, merge_chunk=step))
             if on_batch:
                 on_batch(x.shape[0])
     return torch.cat(out)
