@@ -21,7 +21,8 @@ import tempfile
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from glob import escape as glob_escape
+from typing import Callable, Iterator
 
 import torch
 
@@ -129,6 +130,62 @@ def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except OSError as e:
         raise RunDirError(f"the run finished but could not replace {path} ({e.strerror or e}); "
                           f"it is in {new}") from None
+
+
+REPLACED_PREFIX = ".{name}.replaced-"
+
+
+@contextmanager
+def replacing(path: str | Path, overwrite: bool = False,
+              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Iterator[Path]:
+    """A new run directory at ``path`` for a run that can be resumed, so one that trains in
+    place (Ctrl-C leaves a checkpoint there for ``--resume``), without losing an old run
+    that ``overwrite`` replaces before the new one is worth keeping.
+
+    The old run is moved aside, to a hidden directory beside ``path``
+    (``.NAME.replaced-*``), and removed when the block ends normally. If the block fails or
+    is interrupted before the new run has a checkpoint, the new directory is removed and
+    the old run moved back: ``path`` is as it was. After that the new run can be resumed,
+    so both are kept and ``log`` says where the old one is; it is removed when the new run
+    finishes (a successful ``--resume`` calls :func:`drop_replaced`). Where a directory
+    cannot be moved by renaming (see :func:`staged`) the old run is removed at the start,
+    as :func:`prepare` does.
+    """
+    path = Path(path)
+    if not _swappable(path) or not _check_replaceable(path, overwrite, "--overwrite or --resume"):
+        yield prepare(path, overwrite=overwrite)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=REPLACED_PREFIX.format(name=path.name), dir=path.parent))
+    try:
+        path.rename(aside / path.name)
+    except OSError as e:
+        aside.rmdir()
+        raise RunDirError(f"cannot move the run in {path} aside to replace it: {e.strerror or e}") from None
+    try:
+        yield prepare(path)
+    except BaseException as e:
+        if (path / "checkpoints" / "last.safetensors").is_file():
+            log(f"the run that {path} replaces is kept in {aside / path.name} until this one finishes")
+            raise
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            (aside / path.name).rename(path)
+            aside.rmdir()
+        except OSError as restore:
+            log(f"could not move the run that {path} replaces back ({restore.strerror or restore}); "
+                f"it is in {aside / path.name}")
+            raise
+        if isinstance(e, TrainingInterrupted):
+            raise TrainingInterrupted(f"interrupted before the first checkpoint; {path} is as it was") from None
+        raise
+    drop_replaced(path)
+
+
+def drop_replaced(path: str | Path) -> None:
+    """Remove the runs that the finished run at ``path`` was started to replace."""
+    path = Path(path)
+    for old in path.parent.glob(REPLACED_PREFIX.format(name=glob_escape(path.name)) + "*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _swappable(path: Path) -> bool:
@@ -249,19 +306,24 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
     atomic_write_text(path / "README.md", "\n".join(lines) + "\n")
 
 
-def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: dict) -> None:
-    """A new run directory for a sequence model: its vocabulary, ``config.json`` and the
-    data report (what was kept, skipped and why) written before training starts."""
+@contextmanager
+def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: dict,
+               log: Callable[[str], None] = print) -> Iterator[Path]:
+    """A new run directory for a sequence model, for the block that trains it: its
+    vocabulary, ``config.json`` and the data report (what was kept, skipped and why)
+    written before training starts; an old run it replaces is kept until the new one is
+    worth keeping (:func:`replacing`)."""
     from vaekit.config import TrainConfig
     from vaekit.train.acceleration import check_train_settings
 
     train = document.get("run", {}).get("config", {}).get("train")
     if train is not None:  # a bad device or precision writes nothing
         check_train_settings(TrainConfig.model_validate(train))
-    prepare(run_dir, overwrite=overwrite)
-    vocab.save(run_dir)
-    write_config(run_dir, document)
-    atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2))
+    with replacing(run_dir, overwrite, log) as run_dir:
+        vocab.save(run_dir)
+        write_config(run_dir, document)
+        atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2))
+        yield run_dir
 
 
 def train_run(document: dict, config: RunConfig, train, val, run_dir: Path, resume: bool, callbacks, progress: bool,
@@ -275,4 +337,5 @@ def train_run(document: dict, config: RunConfig, train, val, run_dir: Path, resu
     model.cpu().save_pretrained(run_dir)
     log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
     write_model_card(run_dir)
+    drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
     return run_dir

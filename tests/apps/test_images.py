@@ -20,3 +20,21 @@ def test_a_bad_device_with_overwrite_keeps_the_old_run(small_config, tmp_path):
     with pytest.raises(DataError):
         images.train(small_config, tmp_path / "new", progress=False, log=lambda m: None)
     assert not (tmp_path / "new").exists()  # no stub directory that blocks the next try
+
+
+def test_overwrite_that_fails_in_training_keeps_the_old_run(small_config, tmp_path):
+    """--overwrite of a trained run whose new training fails before its first checkpoint:
+    the old run is back, whole; the old model still loads."""
+    run = tmp_path / "run"
+    images.train(small_config, run, progress=False, log=lambda m: None, figures=False)
+    weights = (run / "model.safetensors").read_bytes()
+
+    def fail(record):
+        raise RuntimeError("stop here")
+
+    small_config.train.checkpoint_every = 0
+    with pytest.raises(RuntimeError, match="stop here"):
+        images.train(small_config, run, overwrite=True, progress=False, log=lambda m: None, figures=False,
+                     callbacks=[fail])
+    assert (run / "model.safetensors").read_bytes() == weights
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]

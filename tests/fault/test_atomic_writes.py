@@ -209,3 +209,55 @@ def test_a_failed_swap_keeps_the_finished_run_and_says_where(tmp_path, monkeypat
     kept = [p for p in tmp_path.iterdir() if p.name.startswith(".run.new-")]
     assert len(kept) == 1 and (kept[0] / "model.safetensors").read_text() == "new"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.old-")]
+
+
+def _checkpoint(run):
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.safetensors").write_text("ckpt")
+
+
+def test_a_replacing_run_that_fails_before_a_checkpoint_puts_the_old_run_back(tmp_path):
+    from vaekit.errors import TrainingInterrupted
+
+    old = _run_dir(tmp_path / "run", "old")
+    with pytest.raises(RuntimeError, match="bad batch"):
+        with runs.replacing(old, overwrite=True, log=lambda m: None) as new:
+            assert new == old and not (new / "model.safetensors").exists()  # trains in place
+            (new / "config.json").write_text("{}")
+            raise RuntimeError("bad batch")
+    assert (old / "model.safetensors").read_text() == "old" and (old / "config.json").read_text() == '{"kind": "mlp"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    with pytest.raises(TrainingInterrupted, match=r"before the first checkpoint; .*run is as it was"):
+        with runs.replacing(old, overwrite=True, log=lambda m: None):
+            raise TrainingInterrupted("interrupted")
+    assert (old / "model.safetensors").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_replacing_run_that_can_be_resumed_keeps_both_until_it_finishes(tmp_path):
+    from vaekit.errors import TrainingInterrupted
+
+    old = _run_dir(tmp_path / "run", "old")
+    said = []
+    with pytest.raises(TrainingInterrupted, match="continue with --resume"):
+        with runs.replacing(old, overwrite=True, log=said.append) as new:
+            _checkpoint(new)
+            raise TrainingInterrupted("interrupted at epoch 1, step 3; checkpoint saved, continue with --resume")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".run.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "run" / "model.safetensors").read_text() == "old"
+    assert (old / "checkpoints" / "last.safetensors").is_file()  # the new run, where --resume looks
+    assert len(said) == 1 and str(kept[0] / "run") in said[0] and "until this one finishes" in said[0]
+    runs.drop_replaced(old)  # what a resumed run does once it has finished
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_replacing_run_that_finishes_removes_the_old_one(tmp_path):
+    old = _run_dir(tmp_path / "run", "old")
+    with runs.replacing(old, overwrite=True, log=lambda m: None) as new:
+        (new / "model.safetensors").write_text("new")
+    assert (old / "model.safetensors").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["run"]
+    with pytest.raises(RunDirError, match="already exists; use --overwrite or --resume$"):
+        with runs.replacing(old, log=lambda m: None):
+            pass
+    with runs.replacing(tmp_path / "fresh", log=lambda m: None) as new:  # nothing to replace
+        (new / "a").write_text("a")
+    assert (tmp_path / "fresh" / "a").read_text() == "a"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -54,24 +55,29 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
     data = load_image_data(config)
     description = image_vae_description(config.model, data.shape, data.n_classes)
     document = read_config(run_dir) if resume else runs.describe_run(description, config, command)
-    if main and not resume:
+    new_run = main and not resume
+    if new_run:
         check_train_settings(config.train, dist)  # a bad device or precision writes nothing
-        runs.prepare(run_dir, overwrite=overwrite)
-        runs.write_config(run_dir, document)
-    barrier(dist)
-    torch.manual_seed(config.train.seed)  # the initial weights follow the seed too
-    model = build_vae(document)
-    trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
-                      callbacks=callbacks, progress=progress, log=log, dist=dist)
-    result = trainer.fit(resume=resume)
-    model.cpu()
-    if main:
-        model.save_pretrained(run_dir)
-        log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
-        if figures:
-            draw_figures(model, data, run_dir)
-        runs.write_model_card(run_dir)
-    barrier(dist)
+    # rank 0 creates the directory; an old run that --overwrite replaces stays until this one can be resumed
+    with runs.replacing(run_dir, overwrite, log) if new_run else nullcontext():
+        if new_run:
+            runs.write_config(run_dir, document)
+        barrier(dist)
+        torch.manual_seed(config.train.seed)  # the initial weights follow the seed too
+        model = build_vae(document)
+        trainer = Trainer(model, config.train, data.train, data.val, run_dir, data.transform(),
+                          callbacks=callbacks, progress=progress, log=log, dist=dist)
+        result = trainer.fit(resume=resume)
+        model.cpu()
+        if main:
+            model.save_pretrained(run_dir)
+            log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO "
+                f"{result.best_val_loss:.3f} nats")
+            if figures:
+                draw_figures(model, data, run_dir)
+            runs.write_model_card(run_dir)
+            runs.drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
+        barrier(dist)
     return run_dir
 
 

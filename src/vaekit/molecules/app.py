@@ -146,9 +146,11 @@ def train(config: MoleculeConfig, run_dir: str | Path, overwrite: bool = False, 
         description = molecule_vae_description(len(data.vocab), config.model.model_dump(), data.representation.name,
                                                config.data.properties, data.property_mean, data.property_std)
         document = runs.describe_run(description, config, command)
-        runs.create_run(run_dir, document, overwrite, data.vocab, data.report)
     log(f"{len(data.train)} training molecules, vocabulary of {len(data.vocab)} {data.representation.name} tokens")
-    return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
+    if not resume:
+        with runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
+            return runs.train_run(document, config, data.train, data.val, run_dir, False, callbacks, progress, log)
+    return runs.train_run(document, config, data.train, data.val, run_dir, True, callbacks, progress, log)
 
 
 @dataclass

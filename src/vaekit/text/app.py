@@ -106,8 +106,9 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
     else:
         data = load_text_data(config, None, log)
         document = runs.describe_run(text_vae_description(len(data.vocab), config.model.model_dump()), config, command)
-        runs.create_run(run_dir, document, overwrite, data.vocab, data.report)
-    return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
+        with runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
+            return runs.train_run(document, config, data.train, data.val, run_dir, False, callbacks, progress, log)
+    return runs.train_run(document, config, data.train, data.val, run_dir, True, callbacks, progress, log)
 
 
 def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
