@@ -1,7 +1,6 @@
 """Tiny served models trained on small real data (scikit-learn's digits, generated tables),
 an in-process client and a live server on a free loopback port."""
 
-import socket
 import threading
 import time
 
@@ -94,9 +93,9 @@ class LiveServer:
     def __init__(self, app):
         import uvicorn
 
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))  # tests bind loopback only, on a free port
+        from vaekit.serve.server import bind
+
+        self.sock = bind("127.0.0.1", 0)  # tests bind loopback only, on a free port
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", limit_concurrency=64))

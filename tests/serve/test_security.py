@@ -13,6 +13,7 @@ from vaekit.cli import main
 from vaekit.errors import ConfigError, ModelFileError
 from vaekit.serve.loading import load_models
 from vaekit.serve.security import check_bind, is_loopback, key_matches, load_api_key
+from vaekit.serve.server import bind
 from vaekit.serve.settings import ServeSettings
 
 KEY = "k" * 12 + "-secret-0123"
@@ -220,8 +221,7 @@ def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
     from vaekit.serve import ServeSettings, build
     from vaekit.serve.server import uvicorn_config
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     settings = ServeSettings(max_concurrency=4)
     server = uvicorn.Server(uvicorn_config(build(specs[:1], settings), settings))
