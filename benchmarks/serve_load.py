@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--window-ms", type=float, default=1.0, help="batch window of the batched server (its default)")
     ap.add_argument("--mnist-epochs", type=int, default=5)
     ap.add_argument("--anomaly-steps", type=int, default=2000)
+    ap.add_argument("--name", default="serve_load", help="results file name in benchmarks/results")
     args = ap.parse_args()
     os.environ.setdefault("VAEKIT_OFFLINE", "1")
     for fast_part in ("uvloop", "httptools"):
@@ -266,10 +267,12 @@ def main() -> None:
     order = {"batched": 0, "unbatched": 1}
     rows += [f"| {x['mode']} | {x['endpoint']} | {x['clients']} | {x['rps']} | {x['p50_ms']} | {x['p95_ms']} | "
              f"{x['p99_ms']} | {x['errors']} |" for x in sorted(cells, key=lambda x: order[x["mode"]])]
+    parts = ", ".join(f"{k} {v}" if v else f"no {k}" for k, v in payload["versions"].items()
+                      if k in ("uvloop", "httptools"))
     md = ("\n".join(rows) + f"\n\n{machine()['cpu']}, {os.cpu_count()} cores shared by server and client "
-          f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after); {args.duration:g} s per cell; "
+          f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after); {parts}; {args.duration:g} s per cell; "
           f"{now()}.\n")
-    path = write_results("serve_load", payload, md)
+    path = write_results(args.name, payload, md)
     print(md)
     print(json.dumps({"metrics": metrics, "goals": goals}, indent=2))
     print(f"wrote {path}")
