@@ -58,7 +58,26 @@ def test_top_and_similar(run, capsys):
     assert "items similar to m1" in capsys.readouterr().out
 
 
+def test_a_json_history_takes_ids_with_commas(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    names = ['"Movie, The"', "m1", "m2", "m3", "m4", "m5"]
+    lines = ["user,item"] + [f"u{u},{names[i]}" for u in range(40) for i in rng.choice(6, 5, replace=False)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "rec"
+    assert main(["recommend", "fit", str(tmp_path / "r.csv"), "--out", str(out), "--epochs", "2",
+                 "--batch-size", "8", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["recommend", "top", str(out), "--user-history", '["Movie, The", "m1", "nope"]', "-k", "2",
+                 "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["unknown"] == ["nope"] and "Movie, The" not in answer["items"]  # known, and seen
+    assert main(["recommend", "top", str(out), "--user-history", "Movie, The", "-k", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unknown"] == ["Movie", "The"]  # the comma form splits it
+
+
 @pytest.mark.parametrize("args, message", [
+    (["top", "RUN", "--user-history", "[m1, m2"], "starts with '[' but is not a JSON list"),
+    (["top", "RUN", "--user-history", '[{"id": 1}]'], "a JSON list of item ids"),
     (["top", "RUN", "--user-history", "m1", "-k", "0"], "k must be a positive integer"),
     (["top", "RUN", "--user-history", "m1", "-k", "100000"], "larger than"),
     (["top", "RUN"], "exactly one of"),

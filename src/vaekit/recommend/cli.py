@@ -148,10 +148,27 @@ def _show(rec: Recommendation, title: str) -> None:
     console.print(table)
 
 
+def _history_items(text: str) -> list[str]:
+    """``--user-history``: a JSON list when it starts with ``[`` (ids may hold commas),
+    else comma-separated ids."""
+    if not text.lstrip().startswith("["):
+        return [s for s in text.split(",") if s.strip()]
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"--user-history starts with '[' but is not a JSON list: {e}") from None
+    bad = [x for x in items if isinstance(x, bool) or not isinstance(x, (str, int))] if isinstance(items, list) else [items]
+    if bad:
+        raise DataError(f"--user-history: a JSON list of item ids (strings or integers) was expected, got {bad[0]!r}")
+    return [str(x) for x in items]
+
+
 @app.command()
 def top(
     run: Annotated[Path, typer.Argument(help="run directory written by `vaekit recommend fit`")],
-    user_history: Annotated[Optional[str], typer.Option(help="comma-separated item ids the user has")] = None,
+    user_history: Annotated[Optional[str], typer.Option(
+        help="item ids the user has: comma-separated, or a JSON list for ids that hold commas "
+             "('[\"Movie, The\", \"42\"]')")] = None,
     user: Annotated[Optional[str], typer.Option(help="a training user's id (uses their saved history)")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="number of items")] = 10,
     include_seen: Annotated[bool, typer.Option(help="also rank items already in the history")] = False,
@@ -164,8 +181,7 @@ def top(
     if user is not None:
         result = rec.recommend_user(user, k, exclude_seen=not include_seen)
     else:
-        items = [s for s in user_history.split(",") if s.strip()]
-        result = rec.recommend(items, k, exclude_seen=not include_seen)
+        result = rec.recommend(_history_items(user_history), k, exclude_seen=not include_seen)
     if as_json:
         print(json.dumps({"items": result.items, "scores": result.scores, "unknown": result.unknown,
                           "note": result.note}))
