@@ -5,6 +5,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from tests.serve.conftest import LOCAL
 from vaekit.serve.base import InputError
@@ -92,3 +93,69 @@ def test_concurrent_http_requests_are_batched(live):
         np.testing.assert_allclose(a.json()["mean"], b.json()["mean"], rtol=1e-5, atol=1e-6)
     batcher = live.server.config.app.state.batchers[("digits", "encode")]
     assert batcher.requests >= 53 and batcher.batches < batcher.requests
+
+
+def _post(port: int, tag: str, close_after_send: bool = False):
+    import http.client
+    import json
+    import socket
+
+    body = json.dumps({"tag": tag}).encode()
+    if close_after_send:  # send the request, then hang up without reading the answer
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /v1/models/m/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return s
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("POST", "/v1/models/m/echo", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+
+
+@pytest.mark.parametrize("batching", [False, True])
+def test_a_request_whose_client_left_is_never_run(batching):
+    """Under load, requests wait for the compute thread; one whose client hangs up while
+    it waits is dropped there, in the executor's queue or the batcher's."""
+    import threading
+    import time
+
+    from pydantic import BaseModel
+
+    from tests.serve.conftest import LiveServer
+    from vaekit.serve import ServeSettings
+    from vaekit.serve.app import create_app
+    from vaekit.serve.base import Operation, ServedModel, Strict
+
+    release, ran = threading.Event(), []
+
+    class Tag(Strict):
+        tag: str
+
+    class Echo(BaseModel):
+        tag: str
+
+    def run(reqs):
+        ran.extend(r.tag for r in reqs)
+        if reqs[0].tag == "first":
+            release.wait(20)  # holds the only compute thread
+        return [{"tag": r.tag} for r in reqs]
+
+    model = ServedModel("m", "test", {})
+    model.add(Operation("echo", "echo", Tag, Echo, run, batchable=True))
+    app = create_app([model], ServeSettings(batching=batching, compute_threads=1))
+    with LiveServer(app) as server:
+        answers = []
+        first = threading.Thread(target=lambda: answers.append(_post(server.port, "first")))
+        first.start()
+        deadline = time.monotonic() + 20
+        while ran != ["first"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gone = _post(server.port, "gone", close_after_send=True)
+        time.sleep(0.3)  # the request waits behind "first"
+        gone.close()
+        time.sleep(0.3)  # the server sees the hang-up
+        release.set()
+        first.join(20)
+        assert answers == [(200, {"tag": "first"})]
+        assert _post(server.port, "after") == (200, {"tag": "after"})
+    assert ran == ["first", "after"]

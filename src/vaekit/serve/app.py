@@ -276,16 +276,48 @@ def _handler(m: ServedModel, op: Operation, executor, batchers):
                 return _validation_response(e.errors(include_url=False, include_input=False))
         batcher = batchers.get((m.name, op.name))
         if batcher is not None:
-            result = await batcher.submit(body)
+            work = batcher.submit(body)
         else:
-            loop = asyncio.get_running_loop()
-            result = (await loop.run_in_executor(executor, run_each, op.run, [body]))[0]
+            work = asyncio.get_running_loop().run_in_executor(executor, run_each, op.run, [body])
+        result = await _unless_client_leaves(request, work)
+        if result is CLIENT_LEFT:
+            return Response(status_code=499)  # nobody reads it; uvicorn drops it
+        if batcher is None:
+            result = result[0]
             if isinstance(result, Exception):
                 raise result
         return _json(result)
 
     handler.__name__ = f"{m.name}_{op.name}".replace("-", "_")
     return handler
+
+
+CLIENT_LEFT = object()
+
+
+async def _unless_client_leaves(request: Request, work) -> Any:
+    """The result of ``work`` (the request's turn on the compute thread), or
+    ``CLIENT_LEFT`` if the client disconnects first. ``work`` is then cancelled: a request
+    still waiting in the batcher's queue or the executor's never runs, so clients that
+    give up under load do not leave their work behind for the ones that stay. (A forward
+    pass that has started runs to its end: a thread cannot be stopped.)"""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return CLIENT_LEFT
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has gone: once the body is read, the server's next ASGI
+    message for this request is ``http.disconnect`` (sent when the connection closes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _request_body_spec(op: Operation) -> dict:
