@@ -40,8 +40,12 @@ def versions(*packages: str) -> dict:
         except metadata.PackageNotFoundError:
             out[p] = None
     try:
+        here = Path(__file__).parent
         out["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                           text=True, cwd=Path(__file__).parent).stdout.strip() or None
+                                           text=True, cwd=here).stdout.strip() or None
+        # uncommitted changes to tracked files: the measured code is not git_commit's alone
+        out["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                               capture_output=True, text=True, cwd=here).stdout.strip())
     except OSError:
         out["git_commit"] = None
     return out

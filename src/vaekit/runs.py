@@ -88,6 +88,9 @@ def _check_replaceable(path: Path, overwrite: bool, options: str = "--overwrite"
         raise RunDirError(f"run directory {path} already exists; use {options}")
     if not (path / CONFIG_FILE).is_file() and not (path / "checkpoints").is_dir():
         raise RunDirError(f"refusing to overwrite {path}: it does not look like a vaekit run directory")
+    if Path.cwd().is_relative_to(path.resolve()):
+        raise RunDirError(f"cannot replace {path}: the working directory is inside it; run the command from "
+                          "another directory")
     return True
 
 
@@ -137,44 +140,55 @@ REPLACED_PREFIX = ".{name}.replaced-"
 
 @contextmanager
 def replacing(path: str | Path, overwrite: bool = False,
-              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Iterator[Path]:
+              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+              restore: bool = True) -> Iterator[Path]:
     """A new run directory at ``path`` for a run that can be resumed, so one that trains in
     place (Ctrl-C leaves a checkpoint there for ``--resume``), without losing an old run
     that ``overwrite`` replaces before the new one is worth keeping.
 
     The old run is moved aside, to a hidden directory beside ``path``
-    (``.NAME.replaced-*``), and removed when the block ends normally. If the block fails or
-    is interrupted before the new run has a checkpoint, the new directory is removed and
-    the old run moved back: ``path`` is as it was. After that the new run can be resumed,
-    so both are kept and ``log`` says where the old one is; it is removed when the new run
-    finishes (a successful ``--resume`` calls :func:`drop_replaced`). Where a directory
-    cannot be moved by renaming (see :func:`staged`) the old run is removed at the start,
-    as :func:`prepare` does.
+    (``.NAME.replaced-*``; ``log`` says where), and removed when the block ends normally.
+    If the block fails or is interrupted before the new run has a checkpoint, the new
+    directory is removed and the old run moved back: ``path`` is as it was. After that the
+    new run can be resumed, so both are kept; the old one is removed when the new run
+    finishes (a successful ``--resume`` calls :func:`drop_replaced`).
+
+    ``restore=False`` (under torchrun) never moves the old run back: an elastic restart
+    decides between resuming and starting again by the checkpoint in ``path``, and must
+    not find the old run's there. A process killed outright (SIGKILL, SIGTERM) cleans up
+    nothing: the old run stays aside, where the start of the run said it was. Where a
+    directory cannot be moved by renaming (see :func:`staged`) the old run is removed at
+    the start, as :func:`prepare` does.
     """
     path = Path(path)
     if not _swappable(path) or not _check_replaceable(path, overwrite, "--overwrite or --resume"):
         yield prepare(path, overwrite=overwrite)
         return
-    aside = Path(tempfile.mkdtemp(prefix=REPLACED_PREFIX.format(name=path.name), dir=path.parent))
     try:
-        path.rename(aside / path.name)
+        aside = Path(tempfile.mkdtemp(prefix=REPLACED_PREFIX.format(name=path.name), dir=path.parent))
+    except OSError as e:
+        raise RunDirError(f"cannot make a directory beside {path} to keep the run it replaces: "
+                          f"{e.strerror or e}") from None
+    kept = aside / path.name
+    try:
+        path.rename(kept)
     except OSError as e:
         aside.rmdir()
         raise RunDirError(f"cannot move the run in {path} aside to replace it: {e.strerror or e}") from None
+    log(f"the run in {path} is kept in {kept} until this one finishes")
     try:
         yield prepare(path)
     except BaseException as e:
-        if (path / "checkpoints" / "last.safetensors").is_file():
-            log(f"the run that {path} replaces is kept in {aside / path.name} until this one finishes")
+        if not restore or (path / "checkpoints" / "last.safetensors").is_file():
+            log(f"the run that {path} replaces is kept in {kept} until this one finishes")
             raise
         shutil.rmtree(path, ignore_errors=True)
         try:
-            (aside / path.name).rename(path)
+            kept.rename(path)
             aside.rmdir()
-        except OSError as restore:
-            log(f"could not move the run that {path} replaces back ({restore.strerror or restore}); "
-                f"it is in {aside / path.name}")
-            raise
+        except OSError as failed:
+            log(f"could not move the run that {path} replaces back ({failed.strerror or failed}); it is in {kept}")
+            raise e from None
         if isinstance(e, TrainingInterrupted):
             raise TrainingInterrupted(f"interrupted before the first checkpoint; {path} is as it was") from None
         raise
@@ -189,8 +203,13 @@ def drop_replaced(path: str | Path) -> None:
 
 
 def _swappable(path: Path) -> bool:
+    """Whether ``path`` can be renamed away: not a symlink or mount point, not the working
+    directory or one above it (moving it would move the process's working directory
+    along, and relative paths with it; replacing a run there is refused), in a parent this
+    process may write."""
     parent = path.parent.resolve() if path.parent.exists() else None
-    return not (path.is_symlink() or os.path.ismount(path) or (path.exists() and path.resolve() == Path.cwd())
+    return not (path.is_symlink() or os.path.ismount(path)
+                or (path.exists() and Path.cwd().is_relative_to(path.resolve()))
                 or (parent is not None and not os.access(parent, os.W_OK | os.X_OK)))
 
 
@@ -308,7 +327,7 @@ def write_model_card(path: Path, evaluation: dict | None = None) -> None:
 
 @contextmanager
 def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: dict,
-               log: Callable[[str], None] = print) -> Iterator[Path]:
+               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> Iterator[Path]:
     """A new run directory for a sequence model, for the block that trains it: its
     vocabulary, ``config.json`` and the data report (what was kept, skipped and why)
     written before training starts; an old run it replaces is kept until the new one is

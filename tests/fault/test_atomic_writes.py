@@ -245,7 +245,7 @@ def test_a_replacing_run_that_can_be_resumed_keeps_both_until_it_finishes(tmp_pa
     kept = [p for p in tmp_path.iterdir() if p.name.startswith(".run.replaced-")]
     assert len(kept) == 1 and (kept[0] / "run" / "model.safetensors").read_text() == "old"
     assert (old / "checkpoints" / "last.safetensors").is_file()  # the new run, where --resume looks
-    assert len(said) == 1 and str(kept[0] / "run") in said[0] and "until this one finishes" in said[0]
+    assert len(said) == 2 and all(str(kept[0] / "run") in m and "until this one finishes" in m for m in said)
     runs.drop_replaced(old)  # what a resumed run does once it has finished
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
@@ -261,3 +261,53 @@ def test_a_replacing_run_that_finishes_removes_the_old_one(tmp_path):
     with runs.replacing(tmp_path / "fresh", log=lambda m: None) as new:  # nothing to replace
         (new / "a").write_text("a")
     assert (tmp_path / "fresh" / "a").read_text() == "a"
+
+
+def test_a_replacing_run_that_must_not_restore_keeps_the_old_run_aside(tmp_path):
+    """Under torchrun an elastic restart looks for a checkpoint in --out to decide whether
+    to resume: the old run's must not be put back there."""
+    old = _run_dir(tmp_path / "run", "old")
+    _checkpoint(old)
+    said = []
+    with pytest.raises(RuntimeError, match="rank failed"):
+        with runs.replacing(old, overwrite=True, log=said.append, restore=False) as new:
+            (new / "config.json").write_text("{}")
+            raise RuntimeError("rank failed")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".run.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "run" / "model.safetensors").read_text() == "old"
+    assert not (old / "checkpoints").exists()  # a restart starts the new run again
+    assert str(kept[0] / "run") in said[0]  # said at the start, before anything could kill the run
+
+
+def test_a_run_that_holds_the_working_directory_is_not_replaced(tmp_path, monkeypatch):
+    old = _run_dir(tmp_path / "run", "old")
+    (old / "sub").mkdir()
+    monkeypatch.chdir(old / "sub")
+    for replace in (lambda: runs.replacing(Path("../../run"), overwrite=True, log=lambda m: None),
+                    lambda: runs.staged(Path("../../run"), overwrite=True)):
+        with pytest.raises(RunDirError, match="the working directory is inside it"):
+            with replace():
+                pass
+    assert (tmp_path / "run" / "model.safetensors").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_failed_restore_reports_the_original_error(tmp_path, monkeypatch):
+    from vaekit.errors import TrainingInterrupted
+
+    old = _run_dir(tmp_path / "run", "old")
+    renames = []
+    real = Path.rename
+
+    def second_rename_fails(self, target):
+        renames.append(target)
+        if len(renames) == 2:
+            raise OSError(5, "Input/output error")
+        return real(self, target)
+
+    said = []
+    monkeypatch.setattr(Path, "rename", second_rename_fails)
+    with pytest.raises(TrainingInterrupted, match="^interrupted$"):
+        with runs.replacing(old, overwrite=True, log=said.append):
+            raise TrainingInterrupted("interrupted")
+    assert "could not move the run" in said[-1] and ".run.replaced-" in said[-1]

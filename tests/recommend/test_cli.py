@@ -73,11 +73,14 @@ def test_a_json_history_takes_ids_with_commas(tmp_path, capsys):
     assert answer["unknown"] == ["nope"] and "Movie, The" not in answer["items"]  # known, and seen
     assert main(["recommend", "top", str(out), "--user-history", "Movie, The", "-k", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unknown"] == ["Movie", "The"]  # the comma form splits it
+    for text in ("[REC] (2007),m1", "[REC]"):  # ids with brackets, in the comma form: not JSON
+        assert main(["recommend", "top", str(out), "--user-history", text, "-k", "2", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["unknown"] == [text.split(",")[0]]
 
 
 @pytest.mark.parametrize("args, message", [
-    (["top", "RUN", "--user-history", "[m1, m2"], "starts with '[' but is not a JSON list"),
     (["top", "RUN", "--user-history", '[{"id": 1}]'], "a JSON list of item ids"),
+    (["top", "RUN", "--user-history", "[null]"], "a JSON list of item ids"),
     (["top", "RUN", "--user-history", "m1", "-k", "0"], "k must be a positive integer"),
     (["top", "RUN", "--user-history", "m1", "-k", "100000"], "larger than"),
     (["top", "RUN"], "exactly one of"),

@@ -59,7 +59,8 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
     if new_run:
         check_train_settings(config.train, dist)  # a bad device or precision writes nothing
     # rank 0 creates the directory; an old run that --overwrite replaces stays until this one can be resumed
-    with runs.replacing(run_dir, overwrite, log) if new_run else nullcontext():
+    # (under torchrun it is never moved back: an elastic restart must not resume it)
+    with runs.replacing(run_dir, overwrite, log, restore=dist is None) if new_run else nullcontext():
         if new_run:
             runs.write_config(run_dir, document)
         barrier(dist)
@@ -76,8 +77,9 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
             if figures:
                 draw_figures(model, data, run_dir)
             runs.write_model_card(run_dir)
-            runs.drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
         barrier(dist)
+        if main:
+            runs.drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
     return run_dir
 
 

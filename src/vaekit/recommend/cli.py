@@ -149,18 +149,22 @@ def _show(rec: Recommendation, title: str) -> None:
 
 
 def _history_items(text: str) -> list[str]:
-    """``--user-history``: a JSON list when it starts with ``[`` (ids may hold commas),
-    else comma-separated ids."""
-    if not text.lstrip().startswith("["):
-        return [s for s in text.split(",") if s.strip()]
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"--user-history starts with '[' but is not a JSON list: {e}") from None
-    bad = [x for x in items if isinstance(x, bool) or not isinstance(x, (str, int))] if isinstance(items, list) else [items]
-    if bad:
-        raise DataError(f"--user-history: a JSON list of item ids (strings or integers) was expected, got {bad[0]!r}")
-    return [str(x) for x in items]
+    """``--user-history``: a JSON list of ids (which may hold commas) when it reads as one,
+    else comma-separated ids (``[REC] (2007),42`` stays two ids)."""
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        try:
+            items = json.loads(stripped)
+        except ValueError:  # not JSON: ids that happen to start and end with brackets
+            items = None
+        if items is not None:
+            bad = ([x for x in items if isinstance(x, bool) or not isinstance(x, (str, int))]
+                   if isinstance(items, list) else [items])
+            if bad:
+                raise DataError(f"--user-history: a JSON list of item ids (strings or integers) was expected, "
+                                f"got {bad[0]!r}")
+            return [str(x) for x in items]
+    return [s for s in text.split(",") if s.strip()]
 
 
 @app.command()
