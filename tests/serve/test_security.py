@@ -242,3 +242,41 @@ def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def test_connections_that_send_nothing_are_closed_after_the_idle_timeout(specs):
+    """uvicorn times out a keep-alive connection only after a response; a connection that
+    never sends a request must be closed too, or enough of them fill the server."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from vaekit.serve import ServeSettings, build
+    from vaekit.serve.server import uvicorn_config
+
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    settings = ServeSettings(idle_timeout_s=0.5)
+    server = uvicorn.Server(uvicorn_config(build(specs[:1], settings), settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+        slow.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request on its way: not idle
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # closed by the server
+        assert time.monotonic() - started < 5
+        time.sleep(0.2)
+        slow.sendall(b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert slow.recv(64).startswith(b"HTTP/1.1 200")
+        silent.close()
+        slow.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -36,6 +36,8 @@ def serve_command(
     compute_threads: Annotated[int, typer.Option(
         help="threads running forward passes (more: a slow request holds up fewer others)")] = D.compute_threads,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = D.log_level,
+    idle_timeout: Annotated[float, typer.Option(
+        help="seconds a connection may stay open without sending anything")] = D.idle_timeout_s,
 ):
     """Serve models over HTTP (FastAPI + uvicorn) with the latent-space explorer at /.
 
@@ -56,10 +58,12 @@ def serve_command(
             host=host, port=port, batching=batching, batch_window_ms=batch_window_ms, max_batch_rows=max_batch_rows,
             max_body_bytes=int(max_body_mib * MiB), max_rows=max_rows, max_samples=max_samples,
             max_steps=max_steps, max_seq_len=max_seq_len, max_concurrency=max_concurrency,
-            torch_threads=torch_threads, compute_threads=compute_threads, log_level=log_level)
+            torch_threads=torch_threads, compute_threads=compute_threads, log_level=log_level,
+            idle_timeout_s=idle_timeout)
     except ValidationError as e:
         err = e.errors()[0]
-        option = {"max_body_bytes": "max_body_mib"}.get(str(err["loc"][0]), str(err["loc"][0]))
+        option = {"max_body_bytes": "max_body_mib", "idle_timeout_s": "idle_timeout"}.get(str(err["loc"][0]),
+                                                                                         str(err["loc"][0]))
         raise ConfigError(f"--{option.replace('_', '-')}: {err['msg']}") from None
     key = load_api_key(api_key_file)
 

@@ -59,8 +59,33 @@ def serve(specs: list[str], settings: ServeSettings, api_key: str | None = None,
 def uvicorn_config(app, settings: ServeSettings):
     """uvicorn's settings for the service. Requests in flight are limited by the app
     (``ConcurrencyLimitMiddleware``, JSON 503); uvicorn's own limit, which counts open
-    connections, idle ones included, is only a backstop against running out of sockets."""
+    connections, idle ones included, is only a backstop against running out of sockets.
+    Connections that send nothing are closed after ``idle_timeout_s``, new ones too
+    (:func:`idle_timeout_protocol`)."""
     import uvicorn
 
     return uvicorn.Config(app, log_level=settings.log_level, limit_concurrency=4 * settings.max_concurrency + 64,
-                          timeout_keep_alive=5, server_header=False, proxy_headers=False)
+                          timeout_keep_alive=settings.idle_timeout_s, server_header=False, proxy_headers=False,
+                          http=idle_timeout_protocol())
+
+
+def idle_timeout_protocol():
+    """uvicorn's HTTP protocol (httptools where installed, else h11, as its ``auto``
+    picks) with its keep-alive timer also started when a connection opens. uvicorn starts
+    that timer only after a response, so a connection that never sent a request stayed
+    open for good, and enough of them took every connection the server allows. The
+    timer is the one uvicorn cancels when data arrives, so a request that is being sent
+    is unaffected; one trickled byte by byte is not caught (a reverse proxy is the remedy)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # httptools not installed
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+
+    class IdleTimeoutProtocol(Base):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            if getattr(self, "timeout_keep_alive_task", None) is None:
+                self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                    self.timeout_keep_alive_handler)
+
+    return IdleTimeoutProtocol

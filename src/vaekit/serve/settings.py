@@ -36,3 +36,5 @@ class ServeSettings(BaseModel):
     latent_map_points: int = Field(1000, ge=0, le=20000, description="data points shown on the latent map")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "warning", description="uvicorn log level")
+    idle_timeout_s: float = Field(5.0, gt=0, le=3600, description="seconds a connection may stay open without "
+                                                                  "sending anything, new or between requests")
