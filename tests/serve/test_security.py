@@ -5,6 +5,7 @@ import pickle
 import shutil
 import socket
 import zipfile
+from contextlib import contextmanager
 
 import pytest
 
@@ -212,18 +213,18 @@ def test_requests_beyond_the_limit_get_a_json_503_and_health_probes_still_answer
     asyncio.run(scenario())
 
 
-def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
+@contextmanager
+def _served(specs, settings):
+    """A live server of ``specs[:1]`` with the service's own uvicorn settings; yields its port."""
     import threading
     import time
 
     import uvicorn
 
-    from vaekit.serve import ServeSettings, build
+    from vaekit.serve import build
     from vaekit.serve.server import uvicorn_config
 
     sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    settings = ServeSettings(max_concurrency=4)
     server = uvicorn.Server(uvicorn_config(build(specs[:1], settings), settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -231,6 +232,19 @@ def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
         deadline = time.monotonic() + 30
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
+    import time
+
+    from vaekit.serve import ServeSettings
+
+    with _served(specs, ServeSettings(max_concurrency=4)) as port:
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]  # 4x the request limit
         time.sleep(0.2)
         for path in (b"/healthz", b"/v1/models"):
@@ -238,33 +252,16 @@ def test_idle_connections_do_not_take_the_capacity_of_requests(specs):
             assert status == 200, path
         for s in idle:
             s.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_connections_that_send_nothing_are_closed_after_the_idle_timeout(specs):
     """uvicorn times out a keep-alive connection only after a response; a connection that
     never sends a request must be closed too, or enough of them fill the server."""
-    import threading
     import time
 
-    import uvicorn
+    from vaekit.serve import ServeSettings
 
-    from vaekit.serve import ServeSettings, build
-    from vaekit.serve.server import uvicorn_config
-
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    settings = ServeSettings(idle_timeout_s=0.5)
-    server = uvicorn.Server(uvicorn_config(build(specs[:1], settings), settings))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with _served(specs, ServeSettings(idle_timeout_s=0.5)) as port:
         silent = socket.create_connection(("127.0.0.1", port), timeout=10)
         slow = socket.create_connection(("127.0.0.1", port), timeout=10)
         slow.sendall(b"GET /healthz HTTP/1.1\r\n")  # a request on its way: not idle
@@ -276,7 +273,3 @@ def test_connections_that_send_nothing_are_closed_after_the_idle_timeout(specs):
         assert slow.recv(64).startswith(b"HTTP/1.1 200")
         silent.close()
         slow.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
