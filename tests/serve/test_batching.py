@@ -159,3 +159,38 @@ def test_a_request_whose_client_left_is_never_run(batching):
         assert answers == [(200, {"tag": "first"})]
         assert _post(server.port, "after") == (200, {"tag": "after"})
     assert ran == ["first", "after"]
+
+
+def test_a_body_over_the_limit_sent_while_a_request_waits_gets_413():
+    """While a request waits for the compute thread the server watches for the client
+    leaving; a body that arrives then and breaks the size limit is the middleware's 413,
+    not a sign that the client has gone."""
+    import socket
+    import time
+
+    from pydantic import BaseModel
+
+    from tests.serve.conftest import LiveServer
+    from vaekit.serve import ServeSettings
+    from vaekit.serve.app import create_app
+    from vaekit.serve.base import Operation, ServedModel
+
+    class Done(BaseModel):
+        done: bool
+
+    def run(reqs):
+        time.sleep(1.0)
+        return [{"done": True} for _ in reqs]
+
+    model = ServedModel("m", "test", {})
+    model.add(Operation("slow", "slow", None, Done, run))
+    app = create_app([model], ServeSettings(batching=False, max_body_bytes=1024))
+    with LiveServer(app) as server:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        s.sendall(b"GET /v1/models/m/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        time.sleep(0.3)
+        s.sendall(b"800\r\n" + b"x" * 2048 + b"\r\n0\r\n\r\n")
+        answer = s.recv(64)
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+

@@ -307,9 +307,14 @@ async def _unless_client_leaves(request: Request, work) -> Any:
         await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         gone.cancel()
+        if not task.done() and not gone.done():  # this handler itself was cancelled
+            task.cancel()
     if task.done():
         return task.result()
     task.cancel()
+    if not gone.cancelled() and gone.exception() is not None:
+        # reading the body failed (over the size limit: the middleware answers 413); the client is still there
+        raise gone.exception()
     return CLIENT_LEFT
 
 
