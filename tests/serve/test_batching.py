@@ -193,4 +193,3 @@ def test_a_body_over_the_limit_sent_while_a_request_waits_gets_413():
         answer = s.recv(64)
         s.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer
-
