@@ -19,9 +19,9 @@ import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from importlib import metadata
 from pathlib import Path
-from glob import escape as glob_escape
 from typing import Callable, Iterator
 
 import torch
@@ -175,12 +175,13 @@ def replacing(path: str | Path, overwrite: bool = False,
     except OSError as e:
         aside.rmdir()
         raise RunDirError(f"cannot move the run in {path} aside to replace it: {e.strerror or e}") from None
-    log(f"the run in {path} is kept in {kept} until this one finishes")
+    kept_note = f"the run that {path} replaces is kept in {kept} until this one finishes"
+    log(kept_note)
     try:
         yield prepare(path)
     except BaseException as e:
         if not restore or (path / "checkpoints" / "last.safetensors").is_file():
-            log(f"the run that {path} replaces is kept in {kept} until this one finishes")
+            log(kept_note)  # again, next to the error
             raise
         shutil.rmtree(path, ignore_errors=True)
         try:
@@ -356,5 +357,6 @@ def train_run(document: dict, config: RunConfig, train, val, run_dir: Path, resu
     model.cpu().save_pretrained(run_dir)
     log(f"trained {result.epochs} epochs ({result.stopped}), best validation -ELBO {result.best_val_loss:.3f} nats")
     write_model_card(run_dir)
-    drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
+    if resume:
+        drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole (replacing drops it otherwise)
     return run_dir

@@ -78,8 +78,8 @@ def train(config: RunConfig, run_dir: str | Path, overwrite: bool = False, resum
                 draw_figures(model, data, run_dir)
             runs.write_model_card(run_dir)
         barrier(dist)
-        if main:
-            runs.drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole
+        if main and resume:
+            runs.drop_replaced(run_dir)  # a resumed run that --overwrite started is now whole (replacing drops it otherwise)
     return run_dir
 
 

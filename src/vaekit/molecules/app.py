@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -147,10 +148,8 @@ def train(config: MoleculeConfig, run_dir: str | Path, overwrite: bool = False, 
                                                config.data.properties, data.property_mean, data.property_std)
         document = runs.describe_run(description, config, command)
     log(f"{len(data.train)} training molecules, vocabulary of {len(data.vocab)} {data.representation.name} tokens")
-    if not resume:
-        with runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
-            return runs.train_run(document, config, data.train, data.val, run_dir, False, callbacks, progress, log)
-    return runs.train_run(document, config, data.train, data.val, run_dir, True, callbacks, progress, log)
+    with nullcontext() if resume else runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
+        return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -106,9 +107,8 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
     else:
         data = load_text_data(config, None, log)
         document = runs.describe_run(text_vae_description(len(data.vocab), config.model.model_dump()), config, command)
-        with runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
-            return runs.train_run(document, config, data.train, data.val, run_dir, False, callbacks, progress, log)
-    return runs.train_run(document, config, data.train, data.val, run_dir, True, callbacks, progress, log)
+    with nullcontext() if resume else runs.create_run(run_dir, document, overwrite, data.vocab, data.report, log):
+        return runs.train_run(document, config, data.train, data.val, run_dir, resume, callbacks, progress, log)
 
 
 def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
