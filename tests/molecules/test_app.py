@@ -96,3 +96,12 @@ def test_training_file_errors_exit_2(tmp_path, capsys):
     assert "is the delimiter ';'" in capsys.readouterr().err
     assert main(["train", "molecules", "--out", str(tmp_path / "r"), *TINY]) == 2
     assert "needs data.path" in capsys.readouterr().err
+
+
+def test_a_split_without_a_usable_molecule_names_the_file_and_the_split(tmp_path, capsys):
+    junk = tmp_path / "junk.smi"
+    junk.write_text("CCO\nnot-a-molecule\nxx(\nzz)\n")
+    assert main(["train", "molecules", "--data", str(junk), "--out", str(tmp_path / "run"),
+                 "--set", "train.epochs=1"]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert f"{junk} (" in err and "split): no usable molecule" in err

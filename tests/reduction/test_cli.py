@@ -67,6 +67,12 @@ def test_transform_new_rows_without_refitting(run, tables, cli):
                   "--out", str(tables / "s.csv"), "--mode", "sample")
     assert code == 0 and not np.allclose(pd.read_csv(tables / "s.csv").iloc[:, :2], codes.iloc[:, :2])
     assert VAETransformer.load(run).n_features_in_ == 64
+    shuffled = pd.read_csv(tables / "new.csv")
+    shuffled[shuffled.columns[::-1]].to_csv(tables / "reversed.csv", index=False)
+    code, err = cli("reduce", "transform", str(run), str(tables / "reversed.csv"), "--label", "target",
+                    "--out", str(tables / "reversed_codes.csv"))
+    assert code == 0, err  # columns are matched by name, as when scoring anomalies
+    np.testing.assert_allclose(pd.read_csv(tables / "reversed_codes.csv").iloc[:, :2], codes.iloc[:, :2], rtol=1e-6)
 
 
 def test_bad_inputs_exit_2_with_one_line(run, tables, cli, tmp_path):
@@ -79,6 +85,7 @@ def test_bad_inputs_exit_2_with_one_line(run, tables, cli, tmp_path):
     holes.loc[3, "pixel_0_1"] = np.nan
     holes.to_csv(tmp_path / "holes.csv", index=False)
     frame.drop(columns=["pixel_0_0"]).to_csv(tmp_path / "narrow.csv", index=False)
+    frame.assign(digit=1).to_csv(tmp_path / "wide.csv", index=False)
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "binary.csv").write_bytes(b"\x00\xff\xfe" * 50)
     cases = [
@@ -91,7 +98,10 @@ def test_bad_inputs_exit_2_with_one_line(run, tables, cli, tmp_path):
         (("reduce", "fit", new, "--label", "target", "--n-components", "0", "--out", str(tmp_path / "r7")), "n-components"),
         (("reduce", "fit", new, "--label", "target", "--likelihood", "poisson", "--out", str(tmp_path / "r8")), "likelihood"),
         (("reduce", "fit", new, "--label", "target", "--out", str(run)), "already exists"),
-        (("reduce", "transform", str(run), str(tmp_path / "narrow.csv"), "--label", "target"), "feature"),
+        (("reduce", "transform", str(run), str(tmp_path / "narrow.csv"), "--label", "target"),
+         "missing column(s) 'pixel_0_0'"),
+        (("reduce", "transform", str(run), str(tmp_path / "wide.csv"), "--label", "target"),
+         "column(s) the model was not fitted on 'digit' (a label? pass --label NAME)"),
         (("reduce", "transform", str(run), new), "non-numeric"),
         (("reduce", "transform", str(tmp_path / "norun"), new, "--label", "target"), "does not exist"),
         (("reduce", "transform", str(run), new, "--label", "target", "--mode", "median"), "mode"),

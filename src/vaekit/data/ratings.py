@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from vaekit.data import require_file
 from vaekit.errors import DataError
 
 MOVIELENS_COLUMNS = ["user", "item", "rating", "timestamp"]
@@ -46,9 +47,7 @@ class Interactions:
 
 def read_table(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     """A ratings table: ``u.data`` (MovieLens, no header), ``.csv``/``.tsv`` or ``.parquet``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = require_file(path)
     try:
         if path.suffix == ".parquet":
             try:

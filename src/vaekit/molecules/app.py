@@ -95,7 +95,9 @@ def load_molecule_data(config: MoleculeConfig, vocab: Vocabulary | None = None,
     """Clean every split with RDKit, tokenize, and attach standardized property targets."""
     d = config.data
     rep = Representation(d.representation)
-    libs = {k: clean(v, rep, d.max_len, d.max_chars, f"{d.name} {k}") for k, v in raw_splits(config).items()}
+    raw = raw_splits(config)
+    where = (lambda k: f"{d.name} {k}") if d.name in ("moses", "zinc250k") else (lambda k: f"{d.path} ({k} split)")
+    libs = {k: clean(v, rep, d.max_len, d.max_chars, where(k)) for k, v in raw.items()}
     for split, lib in libs.items():
         skipped = sum(lib.report["skipped"].values())
         if skipped:

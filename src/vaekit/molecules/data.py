@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaekit.data import require_file
 from vaekit.errors import DataError
 from vaekit.molecules.chem import canonical, property_table
 from vaekit.molecules.tokens import Representation
@@ -62,9 +63,7 @@ def _kind(path: Path) -> str:
 
 def read_smiles(path: str | Path, column: str | None = None) -> list[str]:
     """The raw SMILES strings of a file, one per row; blank rows stay as "" (counted as empty by :func:`clean`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = require_file(path)
     text = _open_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty (expected one SMILES per line)")

@@ -119,6 +119,22 @@ def fit(
     console.print(f"run directory: {out}\nembedding: {out / 'embedding.csv'}\nfigure: {out / png.relative_to(run_dir)}")
 
 
+def _fitted_columns(frame, fitted, data: Path):
+    """The table's columns in the order the model was fitted on (matched by name), or an
+    error naming the columns that are missing or that the model does not know."""
+    if fitted is None or not hasattr(frame, "columns"):
+        return frame
+    names = [str(c) for c in frame.columns]
+    missing = [c for c in fitted if c not in names]
+    extra = [c for c in names if c not in set(fitted)]
+    if missing or extra:
+        parts = ([f"missing column(s) {', '.join(map(repr, missing[:10]))}"] if missing else []) + \
+                ([f"column(s) the model was not fitted on {', '.join(map(repr, extra[:10]))} (a label? pass "
+                  "--label NAME)"] if extra else [])
+        raise DataError(f"{data}: {'; '.join(parts)}")
+    return frame[list(fitted)]
+
+
 @app.command()
 def transform(
     run: Annotated[Path, typer.Argument(help="run directory written by `vaekit reduce fit`")],
@@ -136,6 +152,7 @@ def transform(
         raise typer.BadParameter(f"must be mean or sample, got {mode!r}", param_hint="--mode")
     est = VAETransformer.load(run)
     frame, labels = read_table(data, label)
+    frame = _fitted_columns(frame, getattr(est, "feature_names_in_", None), data)
     try:
         z = est.transform(frame, sample=mode == "sample", random_state=seed)
     except ValueError as e:  # wrong columns, wrong number of features

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from vaekit.data import require_file
 from vaekit.errors import DataError
 from vaekit.text.vocab import EOS_ID, PAD_ID, Vocabulary, tokenize
 from vaekit.train import Tensors
@@ -24,9 +25,7 @@ def read_sentences(path: str | Path, lowercase: bool = False) -> list[list[str]]
     Refused with the file and line named: a missing or empty file, bytes that are not
     UTF-8, and binary content (NUL bytes). A last line without a newline is read as usual.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = require_file(path)
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: the file is empty (expected one sentence per line)")
