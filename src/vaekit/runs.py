@@ -94,6 +94,13 @@ def _check_replaceable(path: Path, overwrite: bool, options: str = "--overwrite"
     return True
 
 
+def check_target(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, a run directory that :func:`staged` would refuse (a file, a
+    run without ``overwrite``, a directory that is not a run), so that a long read of the
+    data does not end in an error the command line already gave."""
+    _check_replaceable(Path(path), overwrite)
+
+
 @contextmanager
 def staged(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """A run directory written whole or not at all, for runs that cannot be resumed.

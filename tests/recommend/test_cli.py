@@ -43,10 +43,11 @@ def test_fit_takes_the_model_settings(ratings, tmp_path):
     assert main(["recommend", "fit", str(ratings), "--out", str(out), "--user-col", "user_id", "--item-col", "movie",
                  "--rating-col", "stars", "--min-rating", "1", "--epochs", "2", "--batch-size", "16", "--hidden", "",
                  "--latent-dim", "8", "--dropout", "0.3", "--beta-cap", "0.05", "--anneal-epochs", "1", "--lr", "0.002",
-                 "--weight-decay", "0.00001", "--no-progress"]) == 0
+                 "--weight-decay", "0.00001", "--weight-average", "0.7", "--no-progress"]) == 0
     meta = json.loads((out / "recommender.json").read_text())
     settings = meta["params"]
     assert settings["hidden"] == [] and settings["latent_dim"] == 8 and settings["weight_decay"] == 1e-5
+    assert settings["weight_average"] == 0.7
     assert (settings["dropout"], settings["beta_cap"], settings["anneal_epochs"], settings["lr"]) == (0.3, 0.05, 1, 0.002)
 
 
@@ -81,6 +82,8 @@ def test_a_json_history_takes_ids_with_commas(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["top", "RUN", "--user-history", '[{"id": 1}]'], "a JSON list of item ids"),
     (["top", "RUN", "--user-history", "[null]"], "a JSON list of item ids"),
+    (["top", "RUN", "--user-history", '["1", 2'], "not valid JSON"),
+    (["top", "RUN", "--user-history", '[ "1", "2",]'], "not valid JSON"),
     (["top", "RUN", "--user-history", "m1", "-k", "0"], "k must be a positive integer"),
     (["top", "RUN", "--user-history", "m1", "-k", "100000"], "larger than"),
     (["top", "RUN"], "exactly one of"),
@@ -94,6 +97,8 @@ def test_a_json_history_takes_ids_with_commas(tmp_path, capsys):
       "--hidden", "\u00b2"], "--hidden must be positive integers"),
     (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
       "--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["fit", "RATINGS", "--out", "OUT", "--user-col", "user_id", "--item-col", "movie", "--rating-col", "stars",
+      "--weight-average", "1"], "weight_average must be a decay in [0, 1)"),
 ])
 def test_bad_input_exits_2_with_a_message(run, ratings, tmp_path, capsys, args, message):
     args = [str(run) if a == "RUN" else str(ratings) if a == "RATINGS" else str(tmp_path / "o") if a == "OUT" else a
@@ -147,3 +152,22 @@ def test_a_file_where_the_run_directory_should_be(ratings, tmp_path, capsys, com
             if command == "fit" else ["top", str(afile), "--user-history", "m1"])
     assert main(["recommend", *args]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variant", "foo"], "variant must be 'vae' or 'dae'"),
+    (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["--hidden", "a,b"], "--hidden must be positive integers"),
+    (["--validation-users", "-1"], "--validation-users must be >= 0"),
+    (["--out", "RUN"], "already exists"),
+])
+def test_bad_settings_are_refused_before_the_data_is_read(run, tmp_path, capsys, monkeypatch, args, message):
+    import vaekit.recommend.cli as rec_cli
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the data was read before the settings were checked")
+
+    monkeypatch.setattr(rec_cli, "load_interactions", never)
+    args = [str(run) if a == "RUN" else a for a in args]
+    assert main(["recommend", "fit", "ratings.csv", "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")

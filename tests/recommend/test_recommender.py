@@ -103,6 +103,50 @@ def test_linear_mult_vae_without_hidden_layers_learns_and_round_trips(tmp_path):
     assert again.hidden == [] and np.allclose(again.score(split.test_in), rec.score(split.test_in))
 
 
+def _ema(states, decay):
+    """The exponential moving average of a list of state dicts (the first one copied)."""
+    average = {k: v.clone() for k, v in states[0].items()}
+    for state in states[1:]:
+        for k in average:
+            average[k] = decay * average[k] + (1 - decay) * state[k]
+    return average
+
+
+def _record_weights(rec, into):
+    return lambda _record: into.append({k: v.detach().clone() for k, v in rec.model.state_dict().items()})
+
+
+def test_weight_average_is_the_model_at_the_epoch_it_validated_best(tmp_path):
+    x = block_data()
+    split = strong_generalization_split(x, 20, seed=0)
+    rec = MultVAERecommender(hidden=(), latent_dim=8, epochs=8, batch_size=20, lr=3e-3, weight_average=0.6)
+    raw = []
+    rec.fit(split.train, (split.valid_in, split.valid_out), callbacks=[_record_weights(rec, raw)])
+    scores = [h["val_ndcg_100"] for h in rec.history]
+    best = scores.index(max(scores))  # the first best epoch
+    expected = _ema(raw[:best + 1], 0.6)
+    assert all(np.allclose(v.numpy(), expected[k].numpy(), atol=1e-6) for k, v in rec.model.state_dict().items())
+    assert not np.allclose(rec.model.state_dict()["decoder.net.0.weight"], raw[best]["decoder.net.0.weight"])
+    rec.save(tmp_path / "averaged")
+    again = MultVAERecommender.load(tmp_path / "averaged")
+    assert again.weight_average == 0.6 and np.allclose(again.score(split.test_in), rec.score(split.test_in))
+
+
+def test_weight_average_without_validation_is_the_last_average():
+    x = block_data(60)
+    rec = MultVAERecommender(hidden=(), latent_dim=4, epochs=4, batch_size=20, weight_average=0.5)
+    raw = []
+    rec.fit(x, callbacks=[_record_weights(rec, raw)])
+    expected = _ema(raw, 0.5)
+    assert all(np.allclose(v.numpy(), expected[k].numpy(), atol=1e-6) for k, v in rec.model.state_dict().items())
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, True, "0.5", float("nan")])
+def test_a_bad_weight_average_is_refused(value):
+    with pytest.raises(DataError, match="weight_average"):
+        MultVAERecommender(epochs=1, weight_average=value).fit(block_data(20))
+
+
 def test_mult_dae_trains_without_kl():
     x = block_data(60)
     rec = MultVAERecommender(variant="dae", hidden=[16], latent_dim=4, epochs=3, batch_size=20).fit(x)

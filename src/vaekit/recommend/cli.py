@@ -57,6 +57,9 @@ def fit(
         help="epochs over which the KL weight rises to --beta-cap (default: all of training)")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay")] = 0.0,
+    weight_average: Annotated[Optional[float], typer.Option(
+        help="decay in [0, 1) of a moving average of the weights, updated every epoch; validation, the "
+             "best epoch and the saved model use the average (default: off)")] = None,
     validation_users: Annotated[Optional[int], typer.Option(
         help="users held out (80/20 fold-in) to pick the best epoch by NDCG@100; 0 = none "
              "(default: 10% of users, at most 1000)")] = None,
@@ -67,20 +70,21 @@ def fit(
     """Train a Mult-VAE on an interaction file; the run directory holds model and id maps."""
     if min_rating is None and data == "ml-100k":
         min_rating = 4.0  # Liang et al.: ratings > 3.5 are positives
+    if validation_users is not None and validation_users < 0:
+        raise DataError(f"--validation-users must be >= 0, got {validation_users}")
+    rec = MultVAERecommender(variant=variant, hidden=_sizes(hidden), latent_dim=latent_dim, dropout=dropout,
+                             beta_cap=beta_cap, anneal_epochs=anneal_epochs, epochs=epochs, batch_size=batch_size, lr=lr,
+                             weight_decay=weight_decay, weight_average=weight_average, seed=seed, progress=progress,
+                             log=lambda m: console.print(m, highlight=False))
+    rec.check_params()  # settings and --out are refused before the data is read
+    runs.check_target(out, overwrite)
     inter = load_interactions(data, user_col, item_col, rating_col, min_rating, min_user_items, sep)
     r = inter.report
     console.print(f"{inter.n_users} users, {inter.n_items} items, {r['interactions']} interactions "
                   f"(dropped: {r.get('rows_below_min_rating', 0)} below min rating, {r['duplicates']} duplicates, "
                   f"{r['users_below_min_items']} users with < {min_user_items} items, "
                   f"{r['rows_missing_ids']} rows without ids)", highlight=False)
-    if validation_users is not None and validation_users < 0:
-        raise DataError(f"--validation-users must be >= 0, got {validation_users}")
     n_val = validation_users if validation_users is not None else min(inter.n_users // 10, 1000)
-    rec = MultVAERecommender(variant=variant, hidden=_sizes(hidden), latent_dim=latent_dim, dropout=dropout,
-                             beta_cap=beta_cap, anneal_epochs=anneal_epochs, epochs=epochs, batch_size=batch_size, lr=lr,
-                             weight_decay=weight_decay, seed=seed, progress=progress,
-                             log=lambda m: console.print(m, highlight=False))
-    rec.check_params()
     with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
         _fit_and_save(rec, inter, n_val, seed, run_dir, data)
     console.print(f"model written to {out}")
@@ -152,10 +156,14 @@ def _history_items(text: str) -> list[str]:
     """``--user-history``: a JSON list of ids (which may hold commas) when it reads as one,
     else comma-separated ids (``[REC] (2007),42`` stays two ids)."""
     stripped = text.strip()
-    if stripped.startswith("[") and stripped.endswith("]"):
+    quoted = stripped.startswith("[") and stripped[1:].lstrip().startswith('"')  # '["...': meant as JSON
+    if stripped.startswith("[") and (stripped.endswith("]") or quoted):
         try:
             items = json.loads(stripped)
-        except ValueError:  # not JSON: ids that happen to start and end with brackets
+        except ValueError as e:  # not JSON: ids that happen to start and end with brackets
+            if quoted:
+                raise DataError(f"--user-history reads as a JSON list but is not valid JSON ({e}); "
+                                "give a JSON list such as '[\"1\", \"50\"]' or comma-separated ids") from None
             items = None
         if items is not None:
             bad = ([x for x in items if isinstance(x, bool) or not isinstance(x, (str, int))]
