@@ -109,6 +109,27 @@ def test_bad_input_exits_2_with_one_line(case, message, files, table_run, tmp_pa
     assert message in " ".join(err.split())
 
 
+@pytest.mark.parametrize("data", ["table.csv", "series.csv"])
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_max_steps_below_one_is_refused(data, steps, files, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["anomaly", "fit", str(files / data), "--out", str(out), "--window", "24",
+                 "--max-steps", steps, "--no-progress"]) == 2
+    assert f"--max-steps must be a positive integer, got {steps}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_bad_label_is_shown_as_a_plain_value(files, tmp_path, capsys):
+    table = pd.read_csv(files / "table.csv").assign(hour=lambda d: np.arange(len(d)) % 24)
+    table.loc[:1, "hour"] = [1, 22]
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["anomaly", "fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o"), "--label-col", "hour",
+                 "--max-steps", "5", "--no-progress"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "label column 'hour': labels must be 0 (normal) or 1 (anomaly), found 22" in err
+    assert "np." not in err
+
+
 def test_parquet_without_an_engine_is_a_clear_error(tmp_path, capsys):
     try:
         import pyarrow  # noqa: F401

@@ -53,6 +53,26 @@ def test_unknown_and_rare_categories():
     assert enc.report["unknown_categories"] == {"k": 1}
 
 
+def test_a_whole_number_is_one_category_however_it_is_stored():
+    df = pd.DataFrame({"v": np.arange(6.0), "zone": [1, 2, 3, 1, 2, 3]})
+    p = TabularPreprocessor(categorical=["zone"]).fit(df)
+    assert p.categories_["zone"] == ["1", "2", "3"]
+    # a missing cell makes a CSV reader return floats: 2.0 must still be category "2"
+    enc = p.transform(pd.DataFrame({"v": [1.0, 2.0, 3.0], "zone": [2.0, np.nan, 3.0]}))
+    assert enc.report["unknown_categories"] == {} and enc.report["missing_values"] == {"zone": 1}
+    assert enc.values[:, 1:].tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 1]]
+    assert p.transform(pd.DataFrame({"v": [1.0], "zone": ["2"]})).values[0, 1:].tolist() == [0, 1, 0]
+
+
+def test_float_category_names_of_saved_detectors_still_match():
+    p = TabularPreprocessor(categorical=["zone"]).fit(pd.DataFrame({"v": np.arange(4.0), "zone": [1, 2, 1, 2]}))
+    saved = p.to_dict()
+    saved["categories"] = {"zone": ["1.0", "2.0"]}  # as written before whole numbers were named as integers
+    old = TabularPreprocessor.from_dict(saved)
+    enc = old.transform(pd.DataFrame({"v": [0.0, 1.0], "zone": [2, 1.0]}))
+    assert enc.report["unknown_categories"] == {} and enc.values[:, 1:].tolist() == [[0, 1], [1, 0]]
+
+
 def test_missing_values_are_masked_and_reported():
     df = mixed_table(50)
     df.loc[3, "a"] = np.nan

@@ -104,14 +104,14 @@ def test_a_row_that_overflows_the_model_is_maximally_abnormal(runs, monkeypatch)
 
     op = load_anomaly_model("fraud", runs["fraud"], ServeSettings()).operations["score"]
     scorer = op.run.__self__
-    real = scorer._score_batches
+    real = scorer._score
 
     def overflowing(*args, **kwargs):  # what a float32 overflow in the encoder produces
         scores, resid = real(*args, **kwargs)
         scores[0], resid[0] = np.inf, np.nan
         return scores, resid
 
-    monkeypatch.setattr(scorer, "_score_batches", overflowing)
+    monkeypatch.setattr(scorer, "_score", overflowing)
     req = op.request.model_validate({"rows": [{"amount": 100.0, "hour": 3e11, "kind": "cash"},
                                               {"amount": 101.0, "hour": 3.0, "kind": "cash"}]})
     out = op.run([req])[0]

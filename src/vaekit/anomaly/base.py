@@ -27,16 +27,21 @@ class ParameterError(ConfigError, ValueError):
     """An invalid detector setting (a ``ValueError`` too, as scikit-learn and PyOD raise)."""
 
 
+def plain(value):
+    """A NumPy scalar as the Python value it holds, so that messages show ``22``, not ``np.int64(22)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def check_contamination(contamination) -> float:
     if isinstance(contamination, bool) or not isinstance(contamination, (int, float, np.floating)) or not (
             0.0 < float(contamination) <= 0.5):
-        raise ParameterError(f"contamination must be in (0, 0.5], got {contamination!r}")
+        raise ParameterError(f"contamination must be in (0, 0.5], got {plain(contamination)!r}")
     return float(contamination)
 
 
 def check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+        raise ParameterError(f"{name} must be a positive integer, got {plain(value)!r}")
 
 
 class DetectorContract:

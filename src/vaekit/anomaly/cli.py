@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from vaekit import runs
-from vaekit.anomaly.base import check_contamination, read_kind
+from vaekit.anomaly.base import check_contamination, check_positive_int, read_kind
 from vaekit.anomaly.data import binary_labels, read_table
 from vaekit.anomaly.detector import VAEDetector
 from vaekit.anomaly.plots import score_histogram, series_figure
@@ -96,7 +96,8 @@ def fit(
     ignore: Annotated[Optional[str], typer.Option(help="comma-separated columns to leave out (ids, free text)")] = None,
     score: Annotated[str, typer.Option(help="table score: nelbo | recon_prob | iw_nll")] = "nelbo",
     window: Annotated[int, typer.Option(help="series window length (points)")] = 120,
-    max_steps: Annotated[Optional[int], typer.Option(help="training steps (default 3000 tables, 4000 series)")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(
+        help="training steps, at least 1 (default 3000 tables, 4000 series)")] = None,
     seed: int = 0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -112,15 +113,18 @@ def fit(
         raise DataError("--timestamp-col is for series; drop it or use --mode series")
     features, y, ts = _prepare(df, y, label_col, timestamp_col, _split_cols(ignore))
     check_contamination(contamination)  # before anything is written
+    if max_steps is None:
+        max_steps = 4000 if series else 3000
+    check_positive_int("--max-steps", max_steps)  # 0 is refused, not read as "the default"
     with runs.staged(out, overwrite=overwrite) as run_dir:  # the old run stays until this one is whole
         log = _once_per_kind(lambda m: console.print(m, highlight=False))
         start = time.perf_counter()
         common = dict(contamination=contamination, random_state=seed, progress=progress, log=log)
         if series:
-            det = SeriesDetector(window=window, max_steps=max_steps or 4000, **common)
+            det = SeriesDetector(window=window, max_steps=max_steps, **common)
             det.fit(features, timestamps=ts, run_dir=run_dir)
         else:
-            det = VAEDetector(score=score, categorical=_split_cols(categorical) or None, max_steps=max_steps or 3000,
+            det = VAEDetector(score=score, categorical=_split_cols(categorical) or None, max_steps=max_steps,
                               **common)
             det.fit(features, run_dir=run_dir)
         seconds = time.perf_counter() - start

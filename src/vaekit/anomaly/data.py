@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vaekit.anomaly.base import plain
 from vaekit.errors import DataError
 
 # KDD Cup 99: 41 features then the label ("normal." or an attack name), no header
@@ -88,7 +89,7 @@ def binary_labels(values, where: str) -> np.ndarray:
     if s.dtype == bool:
         num = s.astype(int)
     if num.isna().any() or not num.isin([0, 1]).all():
-        bad = s[num.isna() | ~num.isin([0, 1])].iloc[0]
+        bad = plain(s[num.isna() | ~num.isin([0, 1])].iloc[0])
         raise DataError(f"{where}: labels must be 0 (normal) or 1 (anomaly), found {bad!r}")
     return num.to_numpy(dtype=np.int64)
 

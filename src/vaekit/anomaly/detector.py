@@ -143,7 +143,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
             self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
         self.n_features_in_ = len(self.preprocessor_.columns_)
         self.model_ = self._train(enc.values, enc.observed, run_dir)
-        self.decision_scores_ = self._scores(enc)
+        self.decision_scores_ = self.score_encoded(enc)
         self._process_decision_scores()
         return self
 
@@ -159,19 +159,30 @@ class VAEDetector(DetectorContract, BaseEstimator):
                                      threads=self.threads, run_dir=run_dir, progress=self.progress, log=self.log)
         return model
 
-    def _scores(self, enc, explain: bool = False):
-        """Scores of encoded rows; a column constant in training that changed adds the
-        -log-likelihood of a Gaussian at the training value with the floor scale,
-        0.5 / min_scale^2 (5000 nats by default), and residual 1 / min_scale^2."""
+    def score_encoded(self, enc, explain: bool = False, shared_noise: bool = False):
+        """Scores of encoded rows (:meth:`TabularPreprocessor.transform`) and, with
+        ``explain``, their squared standardized residuals (n, D + K): the one scoring path
+        of ``decision_function``, ``explain``, the CLI and the service. ``shared_noise``:
+        the same Monte-Carlo draws for every row, so that a row's score does not depend on
+        the rows it is scored with (:func:`~vaekit.anomaly.scoring.score_batches`).
+
+        A column constant in training that changed adds the -log-likelihood of a Gaussian
+        at the training value with the floor scale, 0.5 / min_scale^2 (5000 nats by
+        default), and residual 1 / min_scale^2 (:meth:`constant_residuals`)."""
         out = score_batches(self.model_, enc.values, enc.observed, self.score, self.n_samples, self.random_state,
-                            explain=explain)
-        changed = enc.constant_changed
-        if changed is None or changed.shape[1] == 0:
-            return out
-        surprise = changed / float(self.min_scale) ** 2
+                            explain=explain, shared_noise=shared_noise)
+        surprise = self.constant_residuals(enc)
         if not explain:
             return out + 0.5 * surprise.sum(1)
         return out[0] + 0.5 * surprise.sum(1), np.concatenate([out[1], surprise], 1)
+
+    def constant_residuals(self, enc) -> np.ndarray:
+        """(n, K) squared standardized residuals of the K columns constant in training:
+        1 / min_scale^2 where the row changed the value, else 0."""
+        changed = enc.constant_changed
+        if changed is None:
+            changed = np.zeros((len(enc.values), 0), np.float32)
+        return changed / float(self.min_scale) ** 2
 
     # -- scoring -------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
@@ -179,7 +190,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
         self._check_fitted()
         enc = self.preprocessor_.transform(X)
         self.last_report_ = enc.report
-        return self._scores(enc)
+        return self.score_encoded(enc)
 
     # -- explanations ----------------------------------------------------------------
     def explain(self, X) -> pd.DataFrame:
@@ -191,7 +202,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
         """
         self._check_fitted()
         enc = self.preprocessor_.transform(X)
-        _, resid = self._scores(enc, explain=True)
+        _, resid = self.score_encoded(enc, explain=True)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(shares(resid, self.preprocessor_.group_matrix()),
                             columns=self.preprocessor_.feature_names_, index=index)

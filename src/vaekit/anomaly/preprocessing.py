@@ -12,7 +12,9 @@
 - Categorical columns (text, ``category`` dtype, or named in ``categorical``) are one-hot
   encoded over the ``max_categories`` most frequent training values; rarer training values
   share one ``other`` slot, and values never seen in training get an all-zero code (so
-  the model reconstructs them badly and they score high). KDD Cup 99 has three.
+  the model reconstructs them badly and they score high). KDD Cup 99 has three. A
+  whole number is one category however it is stored: 2 and 2.0 are both ``"2"``, so a
+  missing cell that makes a column of codes float (as CSV readers do) changes nothing.
 - Missing values (NaN, None, empty cells) and infinities are not imputed into the
   likelihood: the transform returns an observed mask, the VAE leaves those entries out of
   p(x|z) (Donut's M-ELBO, see :mod:`vaekit.anomaly.model`) and the encoder sees the
@@ -79,6 +81,29 @@ def as_frame(X, columns: list[str] | None = None) -> pd.DataFrame:
 
 def _is_missing_text(s: pd.Series) -> np.ndarray:
     return s.isna().to_numpy() | s.astype(str).str.strip().isin(["", "nan", "NaN", "NA", "null", "None"]).to_numpy()
+
+
+def _category_text(s: pd.Series) -> pd.Series:
+    """Category names of a column's values: stripped text, whole numbers as integers."""
+    values = pd.Series([_whole_number_as_int(v) for v in s], index=s.index, dtype=object)
+    return values.astype(str).str.strip()
+
+
+def _whole_number_as_int(v):
+    if isinstance(v, (float, np.floating)) and float(v).is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def _category_index(cats: list[str]) -> dict[str, int]:
+    """Slot of each category name; a name saved as a float's text ("2.0") also answers to
+    its integer text ("2"), which is how :func:`_category_text` writes that number."""
+    index = {c: i for i, c in enumerate(cats)}
+    for c, i in list(index.items()):
+        head, dot, tail = c.partition(".")
+        if dot and tail == "0" and head.lstrip("-").isdigit():
+            index.setdefault(head, i)
+    return index
 
 
 def _numeric(s: pd.Series, name: str) -> np.ndarray:
@@ -149,7 +174,7 @@ class TabularPreprocessor:
                 self.categories_[name] = self._fit_categories(df[name])
                 if OTHER in self.categories_[name]:
                     s = df[name]
-                    self.seen_[name] = sorted(set(s.astype(str).str.strip()[~_is_missing_text(s)]))
+                    self.seen_[name] = sorted(set(_category_text(s)[~_is_missing_text(s)]))
                 continue
             v = _numeric(df[name], name)
             v = v[~np.isnan(v)]
@@ -187,7 +212,7 @@ class TabularPreprocessor:
         return names
 
     def _fit_categories(self, s: pd.Series) -> list[str]:
-        text = s.astype(str).str.strip()[~_is_missing_text(s)]
+        text = _category_text(s)[~_is_missing_text(s)]
         counts = text.value_counts()
         counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
         keep = [str(v) for v in counts.index[: self.max_categories]]
@@ -245,12 +270,12 @@ class TabularPreprocessor:
         for col, cats in self.categories_.items():
             s = df[col]
             miss = _is_missing_text(s)
-            text = s.astype(str).str.strip().to_numpy()
+            text = _category_text(s).to_numpy()
             if miss.any():
                 report["missing_values"][col] = int(miss.sum())
                 self._refuse_missing(col, miss)
-            index = {c: i for i, c in enumerate(cats)}
-            seen = set(self.seen_.get(col, ()))  # training values that share the "other" slot
+            index = _category_index(cats)
+            seen = set(_category_index(self.seen_.get(col, [])))  # training values that share the "other" slot
             codes = np.array([index.get(t, index.get(OTHER, -1) if t in seen else -1) for t in text])
             unknown = (codes == -1) & ~miss  # never seen in training: no slot at all
             if unknown.any():

@@ -12,6 +12,13 @@ Three scores, each a Monte-Carlo estimate with ``n_samples`` draws z_l ~ q(z|x):
 - ``"iw_nll"``: the importance-weighted estimate of -log p(x) (Burda et al. 2015),
   -log (1/L) sum_l p(x, z_l) / q(z_l|x), the tightest of the three.
 
+The draws come from ``seed``, so the same table always gets the same scores. By default
+each row has draws of its own (its Monte-Carlo error independent of the other rows'),
+which depend on where the row sits in the table. With ``shared_noise`` every row is
+scored with the same ``n_samples`` standard-normal draws eps_l (z_l = mu(x) + sigma(x) *
+eps_l, common random numbers): a row's score then depends on the row alone, which the
+service needs, as a request is batched with whatever other requests arrive with it.
+
 A row with missing entries is scored on its observed entries; for ``nelbo`` and
 ``recon_prob`` its reconstruction term is multiplied by D / (number observed), so that
 it stays on the scale of a complete row.
@@ -35,17 +42,18 @@ SCORES = ("nelbo", "recon_prob", "iw_nll")
 
 @torch.no_grad()
 def score_batches(model, values: np.ndarray, observed: np.ndarray, score: str = "nelbo", n_samples: int = 16,
-                  seed: int = 0, batch_size: int = 2048, explain: bool = False):
+                  seed: int = 0, batch_size: int = 2048, explain: bool = False, shared_noise: bool = False):
     """Scores (n,) and, with ``explain``, squared standardized residuals (n, D)."""
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
     model.eval()
+    eps = common_draws(n_samples, model.latent_dim, seed) if shared_noise else None
     scores, residuals = [], []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the same data always get the same scores
         for i in range(0, len(values), batch_size):
             x = pack(torch.from_numpy(values[i : i + batch_size]), torch.from_numpy(observed[i : i + batch_size]))
-            s, r = _score(model, x, score, n_samples, explain)
+            s, r = _score(model, x, score, n_samples, eps, explain)
             scores.append(s.double().numpy())
             if explain:
                 residuals.append(r.numpy())
@@ -53,9 +61,16 @@ def score_batches(model, values: np.ndarray, observed: np.ndarray, score: str = 
     return (out, np.concatenate(residuals)) if explain else out
 
 
-def _score(model, x: torch.Tensor, score: str, n: int, explain: bool):
+def common_draws(n_samples: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """The (n_samples, 1, latent_dim) standard-normal draws every row is scored with under
+    ``shared_noise``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(int(n_samples), int(latent_dim), generator=gen)[:, None, :]
+
+
+def _score(model, x: torch.Tensor, score: str, n: int, eps: torch.Tensor | None, explain: bool):
     q = model.encode(x)
-    z = q.rsample(n)  # (n, B, k)
+    z = q.rsample(n) if eps is None else q.rsample(n, eps.expand(n, *q.mean.shape))  # (n, B, k)
     params = model.decode(z)
     lp = model.likelihood.log_prob_per_feature(x, params)  # (n, B, D)
     observed = x[:, 1]

@@ -5,10 +5,11 @@ detector's threshold, a probability (the score min-max scaled by the training sc
 PyOD's ``predict_proba(method="linear")``) and the columns that contribute most to it.
 
 The detector is loaded by :meth:`vaekit.anomaly.VAEDetector.load` and scored by its own
-scoring code, with one difference: every row uses the same ``n_samples`` standard-normal
-draws, so that a row's score does not depend on which other requests it was batched with
-(``decision_function`` draws noise for the whole batch). The two agree up to Monte-Carlo
-noise.
+scoring path (:meth:`~vaekit.anomaly.VAEDetector.score_encoded`), constant columns
+included, with one difference: every row uses the same seeded Monte-Carlo draws
+(``shared_noise``), so that a row's score does not depend on which other requests it was
+batched with (``decision_function`` gives each row of a table draws of its own). The two
+agree up to Monte-Carlo noise.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from typing import Annotated, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vaekit.core import DiagGaussian
 from vaekit.errors import ModelFileError
 from vaekit.serve.base import NUMBER_BYTES, Operation, ServedModel, camel, fits, integer, number, schema
 from vaekit.serve.settings import ServeSettings
@@ -31,43 +30,20 @@ MAX_TEXT = 256
 UNSEEN = "\ue000"  # a private-use character no training category starts with: keeps "" or "NA" a value
 
 
-class _SharedNoise(DiagGaussian):
-    """q(z|x) whose n-sample draws reuse the same eps (n, 1, k) for every row."""
-
-    def __init__(self, q: DiagGaussian, eps: torch.Tensor):
-        super().__init__(q.mean, q.log_var)
-        self.eps = eps
-
-    def rsample(self, n=None, eps=None):
-        if eps is None and n == self.eps.shape[0]:
-            return self.mean + self.std * self.eps
-        return super().rsample(n, eps)
-
-
-class _SharedNoiseModel:
-    def __init__(self, model, eps: torch.Tensor):
-        self._model, self._eps = model, eps[:, None, :]
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def encode(self, x, y=None):
-        return _SharedNoise(self._model.encode(x, y), self._eps)
-
-
 class AnomalyScorer:
     def __init__(self, det):
-        from vaekit.anomaly.scoring import score_batches, shares
+        from vaekit.anomaly.scoring import shares
 
-        self.det, self._score_batches, self._shares = det, score_batches, shares
+        self.det, self._shares = det, shares
         pre = det.preprocessor_
         self.columns = list(pre.columns_)
         self.categorical = set(pre.categories_)
         self.features = list(pre.feature_names_)
         self.groups = pre.group_matrix()
-        gen = torch.Generator().manual_seed(int(det.random_state))
-        self.model = _SharedNoiseModel(det.model_, torch.randn(int(det.n_samples), det.model_.latent_dim, generator=gen))
         self.lo, self.hi = float(det.decision_scores_.min()), float(det.decision_scores_.max())
+
+    def _score(self, enc, explain: bool = False):
+        return self.det.score_encoded(enc, explain=explain, shared_noise=True)
 
     def frame(self, reqs: list) -> tuple[pd.DataFrame, list[int]]:
         """The requests' rows as one table. In JSON, null is the missing value: a string is
@@ -88,8 +64,7 @@ class AnomalyScorer:
         df, counts = self.frame(reqs)
         det = self.det
         enc = det.preprocessor_.transform(df)
-        scores, resid = self._score_batches(self.model, enc.values, enc.observed, det.score, det.n_samples,
-                                            det.random_state, explain=True)
+        scores, resid = self._score(enc, explain=True)
         share = self._shares(resid, self.groups)
         # A row so far outside the training data that the model overflows (its encoder's
         # variance becomes inf) is as abnormal as it gets: the largest float as its score,
@@ -97,9 +72,7 @@ class AnomalyScorer:
         overflow = ~(np.isfinite(scores) & np.all(np.isfinite(share), axis=1))
         if overflow.any():
             scores = np.where(overflow, np.finfo(np.float64).max, scores)
-            far = (np.nan_to_num(enc.values.astype(np.float64), posinf=1e300, neginf=-1e300) ** 2
-                   * enc.observed)[overflow]
-            share[overflow] = self._shares(np.minimum(far, 1e300), self.groups)
+            share[overflow] = self._shares(self._distance(enc)[overflow], self.groups)
         prob = np.clip((scores - self.lo) / (self.hi - self.lo), 0, 1) if self.hi > self.lo else np.zeros_like(scores)
         out, start = [], 0
         for req, n in zip(reqs, counts):
@@ -111,16 +84,23 @@ class AnomalyScorer:
                 top.append([{"feature": self.features[j], "share": round(float(row[j]), 6)} for j in order])
             out.append({"scores": scores[sl].tolist(), "labels": (scores[sl] > det.threshold_).astype(int).tolist(),
                         "probability": prob[sl].tolist(), "threshold": float(det.threshold_),
-                        "top_features": top, "notes": self.notes(enc, sl, overflow[sl])})
+                        "top_features": top, "notes": self.notes(df.iloc[sl], enc, sl, overflow[sl])})
         return out
 
-    def notes(self, enc, sl: slice, overflow: np.ndarray) -> list[str]:
-        """Missing values, unseen categories and overflowing rows of this request."""
+    def _distance(self, enc) -> np.ndarray:
+        """(n, D + K) squared standardized values (capped at 1e300) and constant-column
+        residuals: how far each column of a row is from the training median."""
+        far = np.nan_to_num(enc.values.astype(np.float64), posinf=1e300, neginf=-1e300) ** 2 * enc.observed
+        return np.concatenate([np.minimum(far, 1e300), self.det.constant_residuals(enc)], 1)
+
+    def notes(self, rows: pd.DataFrame, enc, sl: slice, overflow: np.ndarray) -> list[str]:
+        """Missing values, unseen categories, changed constant columns and overflowing rows
+        of this request (``rows``: its part of the table, ``sl``: its part of ``enc``)."""
         pre = self.det.preprocessor_
         observed, values = enc.observed[sl], enc.values[sl]
         notes = []
         n_num = len(pre.numeric_)
-        missing = int((observed[:, :n_num] == 0).sum())
+        missing = int((observed[:, :n_num] == 0).sum()) + int(rows[pre.constant_columns_].isna().to_numpy().sum())
         j = n_num
         unseen = 0
         for col, cats in pre.categories_.items():
@@ -132,6 +112,11 @@ class AnomalyScorer:
             notes.append(f"{missing} missing value(s) left out of the likelihood")
         if unseen:
             notes.append(f"{unseen} categorical value(s) never seen in training (they raise the score)")
+        changed = enc.constant_changed[sl].sum(0)
+        if changed.any():
+            cols = ", ".join(c for c, k in zip(pre.constant_columns_, changed) if k)
+            notes.append(f"{int(changed.sum())} value(s) of columns constant in training changed "
+                         f"(they raise the score): {cols}")
         if overflow.any():
             notes.append(f"{int(overflow.sum())} row(s) so far outside the training data that the score "
                          f"overflowed: reported as the largest float")
