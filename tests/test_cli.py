@@ -98,3 +98,94 @@ def test_help_lists_every_setting_with_its_default():
     for key in ("train.free_bits = 0.0", "train.beta.schedule = 'constant'", "model.latent_dim = 16",
                 "eval.iw_samples = 1000", "data.binarize = 'dynamic'"):
         assert key in out.stdout, key
+
+
+def test_interpolate_and_encode_take_single_image_files(run, tmp_path, capsys):
+    """An image file is one image, and so is an array of the model's image shape
+    without the batch axis: (8, 8) for a (1, 8, 8) model, not eight rows of eight."""
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((8, 8)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(tmp_path / "b.jpg")
+    np.save(tmp_path / "one.npy", rng.random((8, 8)).astype(np.float32))
+    for a, b in (("a.png", "1"), ("b.jpg", "one.npy")):
+        out = tmp_path / f"{a}.png"
+        assert main(["interpolate", str(run), str(tmp_path / a), b if b.isdigit() else str(tmp_path / b),
+                     "--steps", "3", "--out", str(out)]) == 0
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    for name in ("a.png", "one.npy"):
+        assert main(["encode", str(run), str(tmp_path / name), "--out", str(tmp_path / "z.npy")]) == 0
+        assert np.load(tmp_path / "z.npy").shape == (1, 4)
+    np.save(tmp_path / "two.npy", rng.random((2, 8, 8)).astype(np.float32))
+    capsys.readouterr()
+    assert main(["interpolate", str(run), str(tmp_path / "two.npy"), "1"]) == 2
+    assert "holds 2 images; give one image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset, data, generic", [
+    ("mnist", "x.npz", "images"),
+    ("mnist", "lib.csv", "images"),
+    ("ptb", "s.txt", "text"),
+    ("zinc250k", "lib.csv", "molecules"),
+])
+def test_train_refuses_data_that_a_dataset_preset_would_ignore(tmp_path, capsys, monkeypatch, preset, data,
+                                                               generic):
+    for name in ("VAEKIT_DATA_DIR", "VAEKIT_CACHE_DIR"):  # no dataset at hand: nothing can train by mistake
+        monkeypatch.setenv(name, str(tmp_path / "empty"))
+    out = tmp_path / "run"
+    assert main(["train", preset, "--data", str(tmp_path / data), "--out", str(out), "--no-progress"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"preset '{preset}' trains on the {preset} dataset and would ignore --data" in err
+    assert f"`vaekit train {generic} --data {tmp_path / data}`" in err
+    assert f"--set data.name={generic}" in err
+    assert not out.exists()
+
+
+def test_train_refuses_a_data_path_set_on_a_dataset_preset(tmp_path, capsys, monkeypatch):
+    for name in ("VAEKIT_DATA_DIR", "VAEKIT_CACHE_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "empty"))
+    assert main(["train", "digits", "--set", f"data.path={tmp_path / 'x.npy'}", "--out", str(tmp_path / "r")]) == 2
+    assert "would ignore data.path=" in capsys.readouterr().err
+    assert main(["train", "moses", "--column", "smiles", "--out", str(tmp_path / "r")]) == 2
+    assert "would ignore --column smiles" in capsys.readouterr().err
+
+
+def test_a_dataset_preset_trains_on_the_file_when_data_name_says_so(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((60, 6, 5)).astype(np.float32))
+    out = tmp_path / "run"
+    assert main(["train", "digits", "--data", str(tmp_path / "x.npy"), "--set", "data.name=images",
+                 "--epochs", "1", "--out", str(out), *FAST]) == 0
+    document = json.loads((out / "config.json").read_text())
+    assert document["data_shape"] == [1, 6, 5] and document["run"]["config"]["data"]["name"] == "images"
+
+
+def test_help_lists_every_preset_train_accepts():
+    from vaekit.config import load_preset, preset_names
+
+    out = subprocess.run([sys.executable, "-m", "vaekit", "train", "--help"], capture_output=True, text=True,
+                         env={"COLUMNS": "200", "PATH": ""})
+    listed = " ".join(out.stdout.split()).split("Presets (", 1)[1].split(")", 1)[0]
+    names = {n.strip() for group in listed.split(";") for n in group.split(":", 1)[1].split(",")}
+    trainable = {n for n in preset_names() if load_preset(n).get("application", "images") in
+                 ("images", "text", "molecules")}
+    assert names == trainable
+    assert {"digits", "mnist", "ptb", "text", "moses", "zinc250k", "molecules"} <= names
+    assert "ml-100k" not in names  # fitted by `vaekit recommend fit`
+
+
+def test_compare_written_to_a_pipe_keeps_markdown_rows_whole(run):
+    """One run: every setting is a column, a row far wider than 80 columns."""
+    out = subprocess.run([sys.executable, "-m", "vaekit", "compare", str(run)], capture_output=True, text=True,
+                         env={"PATH": "", "VAEKIT_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and max(map(len, lines)) > 200
+    assert all(line.startswith("| ") or line.startswith("|---") for line in lines)
+    assert all(line.endswith("|") for line in lines)
+    assert lines[0].count(" | ") == lines[2].count(" | ")
+
+
+def test_an_error_naming_bracketed_text_is_printed_as_it_is(tmp_path, capsys):
+    """Brackets in a message (a path, a SMILES token such as [/O]) are not rich markup."""
+    missing = tmp_path / "runs[/O]"
+    assert main(["evaluate", str(missing)]) == 2
+    assert f"{missing} does not exist" in capsys.readouterr().err

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from vaekit.config import RunConfig, build_config, load_preset, preset_names
-from vaekit.errors import TrainingInterrupted, VaekitError
+from vaekit.config import RunConfig, apply_override, build_config, load_preset, preset_names
+from vaekit.errors import ConfigError, ModelFileError, RunDirError, TrainingInterrupted, VaekitError
 from vaekit.anomaly.cli import app as anomaly_app
 from vaekit.recommend.cli import app as recommend_app
 from vaekit.reduction.cli import app as reduce_app
@@ -41,8 +41,22 @@ def _config_reference(model: type[BaseModel] = RunConfig, prefix: str = "") -> l
     return lines
 
 
+# the applications `vaekit train` trains; recommend and anomaly presets are fitted by their own commands
+TRAIN_APPLICATIONS = ("images", "text", "molecules")
+
+
+def _train_presets() -> str:
+    """Every bundled preset `vaekit train` accepts, grouped by application, for --help."""
+    by_application: dict[str, list[str]] = {a: [] for a in TRAIN_APPLICATIONS}
+    for name in preset_names():
+        application = load_preset(name).get("application", "images")
+        if application in by_application:
+            by_application[application].append(name)
+    return "; ".join(f"{a}: {', '.join(names)}" for a, names in by_application.items() if names)
+
+
 TRAIN_EPILOG = (
-    "Presets: " + ", ".join(preset_names("images")) + ". Settings for --set KEY=VALUE (default shown):\n\n"
+    "Presets (" + _train_presets() + "). Settings of the image presets for --set KEY=VALUE (default shown):\n\n"
     + "\n\n".join(_config_reference())
 )
 
@@ -55,13 +69,69 @@ app.command("serve")(serve_command)
 
 RunArg = Annotated[Path, typer.Argument(help="run directory written by `vaekit train`")]
 
+# The run kinds (config.json's "kind") each command of this module takes; the
+# messages for a run of another kind list the commands that do take it.
+COMMAND_KINDS: dict[str, tuple[str, ...]] = {
+    "evaluate": ("image", "text", "molecule"),
+    "sample": ("image", "text", "molecule"),
+    "reconstruct": ("image", "text", "molecule"),
+    "interpolate": ("image", "text", "molecule"),
+    "traverse": ("image",),
+    "latent-map": ("image",),
+    "encode": ("image",),
+    "optimize": ("molecule",),
+}
+# runs that the application sub-commands serve, none of the commands above
+OTHER_KIND_COMMANDS = {"anomaly": "vaekit anomaly score", "multvae": "vaekit recommend top / similar",
+                       "reduction": "vaekit reduce transform"}
+KIND_LABELS = {"image": "image", "text": "text", "molecule": "molecule", "anomaly": "anomaly detector",
+               "multvae": "recommender", "reduction": "dimensionality-reduction"}
+
+
+def run_kind(run: Path) -> str | None:
+    """The kind of model in a run directory, None where config.json cannot tell (the
+    command's own loader then says what is wrong with the directory)."""
+    from vaekit.io import read_config
+
+    if (run / "detector.json").is_file():
+        return "anomaly"
+    if (run / "recommender.json").is_file():
+        return "multvae"
+    try:
+        return read_config(run).get("kind")
+    except ModelFileError:
+        return None
+
+
+def commands_for(kind: str) -> str:
+    """The commands that serve runs of ``kind``, for error messages."""
+    if kind in OTHER_KIND_COMMANDS:
+        return OTHER_KIND_COMMANDS[kind]
+    return "vaekit " + ", ".join(c for c, kinds in COMMAND_KINDS.items() if kind in kinds)
+
+
+def require_kind(run: Path, command: str, hint: str = "") -> str | None:
+    """The kind of ``run`` (see :func:`run_kind`), after refusing one that ``command``
+    does not take, naming the run's kind and the commands that serve it. ``hint`` says
+    how to get a run of the right kind."""
+    kind = run_kind(run)
+    takes = COMMAND_KINDS[command]
+    if kind is None or kind in takes or kind not in KIND_LABELS:
+        return kind
+    label = KIND_LABELS[kind]
+    article = "an" if label[0] in "aeiou" else "a"
+    wanted = [KIND_LABELS[k] for k in takes]
+    wanted = f"{wanted[0]} runs only" if len(wanted) == 1 else f"{', '.join(wanted[:-1])} and {wanted[-1]} runs"
+    raise RunDirError(f"{run} is {article} {label} run; `vaekit {command}` takes {wanted}{hint}. "
+                      f"For {label} runs use: {commands_for(kind)}")
+
 
 @app.command(epilog=TRAIN_EPILOG)
 def train(
     preset: Annotated[str, typer.Argument(help="preset name (mnist, digits, images, ...) or a YAML file")],
     data: Annotated[Optional[str], typer.Option(
-        help="custom data: image folder, .npy, .npz or idx file; for the text preset a text file; "
-             "for the molecules preset a .smi / .csv / .tsv library")] = None,
+        help="custom data, read by the generic presets only: images (an image folder, .npy, .npz or idx "
+             "file), text (a text file), molecules (a .smi / .csv / .tsv library)")] = None,
     column: Annotated[Optional[str], typer.Option(help="molecules: the CSV column holding SMILES")] = None,
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<preset>)")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="override a setting: --set train.epochs=20")] = [],
@@ -104,6 +174,8 @@ def train(
         err_console.print(f"note: a resumed run keeps its own config.json; not applied: {', '.join(overrides)}",
                           highlight=False, soft_wrap=True)
     base = None if resume else load_preset(preset)
+    if base is not None:
+        _check_data_is_read(preset, base, overrides, data, column)
     if (base is not None and base.get("application") == "text") or (resume and _is_text_run(run_dir)):
         _train_text(base, overrides, run_dir, overwrite, resume, progress, command, dist)
         return
@@ -122,6 +194,39 @@ def train(
         distributed.shutdown(dist)
     if dist is None or dist.is_main:
         console.print(f"run directory: {path}\nfigures: {path / 'figures'}")
+
+
+def _check_data_is_read(preset: str, base: dict, overrides: list[str], data_option: str | None,
+                        column_option: str | None) -> None:
+    """Refuse a data file that the preset would ignore.
+
+    Only the generic presets read a file: those whose data.name is their application's
+    name (images, text, molecules). mnist, digits, ptb, moses and zinc250k load their own
+    dataset whatever data.path says, so a run would train on something else than asked
+    while its config.json recorded the file.
+    """
+    merged = json.loads(json.dumps(base))  # a deep copy of plain YAML data
+    for o in overrides:
+        apply_override(merged, o)
+    section = merged.get("data")
+    if not isinstance(section, dict):
+        return  # the config's own validation reports it
+    application = merged.get("application", "images")
+    name, path, column = section.get("name"), section.get("path"), section.get("column")
+    if application not in TRAIN_APPLICATIONS or name == application or (path is None and column is None):
+        return
+    if data_option is not None:
+        given = f"--data {shlex.quote(data_option)}"
+    elif column_option is not None:
+        given = f"--column {shlex.quote(column_option)}"
+    else:
+        given = f"data.path={path}" if path is not None else f"data.column={column}"
+    command = shlex.join(["vaekit", "train", application, "--data", str(path or "FILE")]
+                         + (["--column", str(column)] if column is not None else []))
+    dataset = f"the {name} dataset" if name else "its default dataset"
+    raise ConfigError(f"preset {preset!r} trains on {dataset} and would ignore {given}; to train "
+                      f"on your file use the {application} preset: `{command}` (or keep {preset}'s settings "
+                      f"with --set data.name={application})")
 
 
 def _is_text_run(run_dir: Path) -> bool:
@@ -164,12 +269,13 @@ def evaluate(
     _positive("--iw-samples", iw_samples)
     _positive("--n-test", n_test)
     _positive("--n-samples", n_samples)
-    if _is_molecule_run(run):
+    kind = require_kind(run, "evaluate")
+    if kind == "molecule":
         from vaekit.molecules import cli as molecules
 
         print_metrics(molecules.evaluate(run, n_samples, n_test))
         return
-    if _is_text_run(run):
+    if kind == "text":
         from vaekit.text import app as text
 
         evaluate_run = text.evaluate
@@ -179,6 +285,12 @@ def evaluate(
         task = bar.add_task("IW-NLL", total=None)
         result = evaluate_run(run, iw_samples, n_test, progress=lambda n: bar.advance(task, n))
     print_metrics(result)
+
+
+def print_text(text: str) -> None:
+    """Write machine-readable output (Markdown, JSON) to stdout as it is: never wrapped
+    at a terminal's or a pipe's width, which would break table rows and strings."""
+    typer.echo(text, nl=not text.endswith("\n"))
 
 
 def print_metrics(result: dict) -> None:
@@ -227,12 +339,13 @@ def sample(
     from vaekit.io import read_config
 
     _positive("-n", n)
-    if _is_molecule_run(run):
+    kind = require_kind(run, "sample")
+    if kind == "molecule":
         from vaekit.molecules import cli as molecules
 
         molecules.sample(run, n, out, seed, strategy, temperature)
         return
-    if _is_text_run(run):
+    if kind == "text":
         from vaekit.text import app as text
 
         model, config, vocab = text.load_run(run)
@@ -272,14 +385,15 @@ def reconstruct(
     from vaekit.apps.images import _as_images, _labels_for, load_run
 
     _positive("-n", n)
-    if _is_molecule_run(run):
+    kind = require_kind(run, "reconstruct")
+    if kind == "molecule":
         from vaekit.molecules import cli as molecules
 
         if sentence is None:
             raise typer.BadParameter("give the SMILES to reconstruct", param_hint="SMILES")
         molecules.reconstruct(run, sentence, "greedy" if strategy == "beam" else strategy)
         return
-    if _is_text_run(run):
+    if kind == "text":
         from vaekit.text import app as text
 
         if sentence is None:
@@ -313,12 +427,13 @@ def interpolate(
 
     if steps < 2:
         raise typer.BadParameter(f"must be >= 2, got {steps}", param_hint="--steps")
-    if _is_molecule_run(run):
+    kind = require_kind(run, "interpolate")
+    if kind == "molecule":
         from vaekit.molecules import cli as molecules
 
         molecules.interpolate(run, a, b, steps, out)
         return
-    if _is_text_run(run):
+    if kind == "text":
         from vaekit.text import app as text
 
         model, config, vocab = text.load_run(run)
@@ -348,6 +463,7 @@ def traverse(
 
     if steps < 2 or span <= 0:
         raise typer.BadParameter(f"need steps >= 2 and span > 0, got {steps}, {span}")
+    require_kind(run, "traverse")
     model, _, data = load_run(run)
     try:
         dim_list = [int(d) for d in dims.split(",")] if dims else None
@@ -367,6 +483,7 @@ def latent_map(
     from vaekit.apps.images import load_run
 
     _positive("-n", n)
+    require_kind(run, "latent-map")
     model, _, data = load_run(run)
     y = None if data.test.y is None else data.test.y[:n]
     z = model.encode(data.test.x[:n], y if model.n_classes else None).mean
@@ -376,7 +493,8 @@ def latent_map(
 @app.command()
 def encode(
     run: RunArg,
-    data: Annotated[str, typer.Argument(help="images to encode: folder, .npy, .npz or idx")],
+    data: Annotated[str, typer.Argument(
+        help="images to encode: an image file, a folder of images, .npy, .npz or idx")],
     out: Annotated[Path, typer.Option(help=".npy file for the posterior means")] = Path("codes.npy"),
 ):
     """Posterior means E_q[z|x] of a file of images, saved as .npy."""
@@ -386,6 +504,7 @@ def encode(
     from vaekit.core import VAE
     from vaekit.io import read_config
 
+    require_kind(run, "encode")
     model = VAE.from_pretrained(run)
     z = encode_file(model, data, read_config(run)["data_shape"])
     np.save(out, z, allow_pickle=False)
@@ -409,8 +528,7 @@ def optimize(
 
     _positive("--budget", budget)
     _positive("--top", top)
-    if not _is_molecule_run(run):
-        raise VaekitError(f"{run} is not a molecule run directory (train one with `vaekit train zinc250k`)")
+    require_kind(run, "optimize", " (train one with `vaekit train zinc250k`)")
     molecules.optimize(run, objective, budget, method, start, top, out, seed)
 
 
@@ -448,17 +566,15 @@ def tune(
     if preset == "report":
         if study is None:
             raise typer.BadParameter("report needs --study NAME", param_hint="--study")
-        console.print(tuning.report(storage, study, out), highlight=False, markup=False)
+        print_text(tuning.report(storage, study, out))
         return
     name = study or Path(preset).stem
     base = load_preset(preset)
     for o in set_:
-        from vaekit.config import apply_override
-
         apply_override(base, o)
     result = tuning.tune(preset, base, out or Path("runs") / f"tune-{name}", storage, name, trials, timeout,
                          jobs, iw_samples, seed, pruner, metric, direction)
-    console.print(json.dumps(result, indent=2), highlight=False, markup=False)
+    print_text(json.dumps(result, indent=2))
 
 
 @app.command()
@@ -468,7 +584,7 @@ def compare(runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="
     from vaekit.tune import compare as compare_runs
 
     table = compare_runs(runs_)
-    console.print(table, highlight=False, markup=False)
+    print_text(table)
     if out is not None:
         out.write_text(table)
 
@@ -488,10 +604,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except TrainingInterrupted as e:
-        err_console.print(f"interrupted: {e}")
+        err_console.print(f"interrupted: {e}", highlight=False, markup=False, soft_wrap=True)
         return 130
     except VaekitError as e:
-        err_console.print(f"error: {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         return 2
     except typer.Abort:
         err_console.print("aborted")

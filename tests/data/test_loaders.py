@@ -67,8 +67,12 @@ def test_npz_npy_and_bad_arrays(tmp_path):
     with pytest.raises(DataError, match="empty"):
         read_images(tmp_path / "empty.npy")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="without pickle"):
+    with pytest.raises(DataError, match="holds Python objects, not numbers; refused"):
         read_images(tmp_path / "obj.npy")
+    (tmp_path / "text.npy").write_text("not an array\n")  # numpy would call it a pickle and suggest loading it
+    with pytest.raises(DataError, match="not a NumPy .npy file") as err:
+        read_images(tmp_path / "text.npy")
+    assert "pickle" not in str(err.value)
     with pytest.raises(DataError, match="does not exist"):
         read_images(tmp_path / "nope.npz")
     (tmp_path / "f.txt").write_text("x")

@@ -204,20 +204,29 @@ def _sample_quality(model: VAE, data: ImageData, config: RunConfig, run_dir) -> 
 
 
 def read_inputs(spec: str, data: ImageData) -> torch.Tensor:
-    """An image given as a test-set index or a file path, as one (C, H, W) tensor."""
+    """An image given as a test-set index or a file path, as one (C, H, W) tensor.
+
+    The file holds one image: an image file, or an array of the model's image shape (a
+    leading batch axis of 1 allowed). A file of several images is refused rather than
+    one of them picked.
+    """
     if spec.isdigit():
         i = int(spec)
         if i >= len(data.test):
             raise DataError(f"test index {i} out of range (test set has {len(data.test)} images)")
         return data.test.x[i]
-    x, _ = read_images(spec)
+    x, _ = read_images(spec, data.shape)
     if tuple(x.shape[1:]) != data.shape:
         raise DataError(f"{spec}: image shape {tuple(x.shape[1:])} differs from the model's {data.shape}")
+    if len(x) != 1:
+        raise DataError(f"{spec}: holds {len(x)} images; give one image (a file or a test-set index)")
     return torch.from_numpy(x[0])
 
 
 def encode_file(model: VAE, path: str, shape) -> np.ndarray:
-    x, _ = read_images(path)
+    """Posterior means of the images in ``path`` (anything :func:`read_images` reads; an
+    array of one image's shape counts as one image)."""
+    x, _ = read_images(path, tuple(shape))
     if tuple(x.shape[1:]) != tuple(shape):
         raise DataError(f"{path}: data shape {tuple(x.shape[1:])} differs from the model's {tuple(shape)}")
     if model.n_classes:

@@ -1,5 +1,5 @@
-"""Readers for image data a user brings: a folder of PNG/JPEG files, ``.npy``, ``.npz``
-(``X`` or ``x`` or ``images``, optional ``y``/``labels``) or idx files.
+"""Readers for image data a user brings: one PNG/JPEG file, a folder of them, ``.npy``,
+``.npz`` (``X`` or ``x`` or ``images``, optional ``y``/``labels``) or idx files.
 
 Every reader returns ``(x, y)``: x float32 of shape (N, C, H, W) (or (N, D) for flat
 vectors), integer images scaled to [0, 1]; y an int64 label array or None. Everything is
@@ -72,30 +72,53 @@ def read_npz(path: Path):
     return x, y
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def read_npy(path: Path):
     try:
+        with open(path, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if head != NPY_MAGIC:  # numpy would take it for a pickle and suggest loading it unsafely
+        raise DataError(f"{path} is not a NumPy .npy file (it does not start with the .npy header)")
+    try:
         return np.load(path, allow_pickle=False), None
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise DataError(f"{path} holds Python objects, not numbers; refused (files are never unpickled)") from None
+        raise DataError(f"cannot read {path} as .npy: {type(e).__name__}: {e}") from None
     except Exception as e:  # numpy raises many types (even tokenize errors) on a bad header
-        raise DataError(f"cannot read {path} as .npy without pickle: {type(e).__name__}: {e}") from None
+        raise DataError(f"cannot read {path} as .npy: {type(e).__name__}: {e}") from None
+
+
+def read_image_file(path: Path, mode: str | None = None) -> tuple[np.ndarray, str]:
+    """One image as an (H, W) or (H, W, 3) uint8 array, and the mode it was read in.
+
+    ``mode`` None picks grey ("L") for grey and palette files and "RGB" for the rest; a
+    folder passes its first image's mode so that every image has the same channels.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = mode or ("L" if im.mode in ("1", "L", "I", "I;16", "P", "LA") else "RGB")
+            return np.asarray(im.convert(mode)), mode
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on damaged files
+        raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
 
 
 def read_image_folder(path: Path):
     """All images under ``path``; sub-folder names become labels when there are several."""
-    from PIL import Image
-
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"{path}: no PNG/JPEG images found")
     classes = sorted({p.parent.relative_to(path).as_posix() for p in files})
     arrays, size, mode = [], None, None
     for p in files:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                mode = mode or ("L" if im.mode in ("1", "L", "I", "I;16", "P", "LA") else "RGB")
-                a = np.asarray(im.convert(mode))
-        except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on damaged files
-            raise DataError(f"cannot read image {p}: {type(e).__name__}: {e}") from None
+        a, mode = read_image_file(p, mode)
         if size is None:
             size = a.shape
         elif a.shape != size:
@@ -108,13 +131,21 @@ def read_image_folder(path: Path):
     return np.stack(arrays), y
 
 
-def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read any supported image source into ``(x, y)``."""
+def read_images(path: str | Path, image_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read any supported image source into ``(x, y)``.
+
+    With ``image_shape`` (a model's (C, H, W) or (D,)), an array that holds exactly one
+    image of that shape without the batch axis, such as (28, 28) for a (1, 28, 28) model,
+    is read as that one image rather than as 28 rows, and an image file is converted to
+    the model's channels (grey or RGB).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"data path {path} does not exist")
     if path.is_dir():
         x, y = read_image_folder(path)
+    elif path.suffix.lower() in IMAGE_SUFFIXES:
+        x, y = read_image_file(path, _mode_for(image_shape))[0][None], None
     elif path.suffix == ".npz":
         x, y = read_npz(path)
     elif path.suffix == ".npy":
@@ -122,6 +153,28 @@ def read_images(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     elif "idx" in path.name or path.name.endswith("-ubyte") or path.name.endswith("-ubyte.gz"):
         x, y = read_idx(path), None
     else:
-        raise DataError(f"{path}: unsupported data file (use a folder of images, .npy, .npz or idx)")
-    x = to_nchw(np.asarray(x), str(path))
+        raise DataError(f"{path}: unsupported data file (use an image file ({', '.join(sorted(IMAGE_SUFFIXES))}), "
+                        "a folder of images, .npy, .npz or idx)")
+    x = np.asarray(x)
+    if image_shape is not None and is_one_image(x.shape, tuple(image_shape)):
+        x = x[None]
+    x = to_nchw(x, str(path))
     return x, _labels(y, x.shape[0], str(path))
+
+
+def _mode_for(image_shape: tuple[int, ...] | None) -> str | None:
+    """The PIL mode that gives an image the channels of ``image_shape`` (None: as stored)."""
+    if image_shape is None or len(image_shape) != 3:
+        return None
+    return {1: "L", 3: "RGB"}.get(image_shape[0])
+
+
+def is_one_image(shape: tuple[int, ...], image_shape: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` is one image of ``image_shape`` (C, H, W) or (D,)
+    without its batch axis: the same shape, or (H, W) for one channel, or (H, W, C)."""
+    if shape == image_shape:
+        return True
+    if len(image_shape) != 3:
+        return False
+    channels, height, width = image_shape
+    return (channels == 1 and shape == (height, width)) or shape == (height, width, channels)

@@ -10,6 +10,13 @@ from vaekit.errors import RunDirError
 from vaekit.tune.objectives import METRICS_FILE
 from vaekit.tune.study import OBJECTIVE_ATTR, _optuna, decoded_params, open_study
 
+
+def _row(cells: list[str]) -> str:
+    """One Markdown table row. A pipe in a cell is escaped and a line break becomes a
+    space, so that an error message or a path cannot split the row."""
+    return "| " + " | ".join(c.replace("|", "\\|").replace("\r", " ").replace("\n", " ") for c in cells) + " |"
+
+
 def report(storage: str, study_name: str, out: Path | None = None) -> str:
     """A Markdown table of the trials; with ``out``, also Optuna's plots as PNGs."""
     _optuna()  # a clear error when Optuna is missing
@@ -26,7 +33,7 @@ def report(storage: str, study_name: str, out: Path | None = None) -> str:
         note = t.user_attrs.get("error", "")[:80]
         cells = [str(t.number), t.state.name.lower(), f"{t.value:.3f}" if t.value is not None else "",
                  *[json.dumps(decoded_params(t.params).get(k, "")) for k in keys], f"{secs:.0f}" if secs is not None else "", note]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_row(cells))
     text = "\n".join(lines) + "\n"
     if out is not None:
         out = Path(out)
@@ -117,7 +124,7 @@ def compare(run_dirs: list[Path]) -> str:
     for name, flat, metrics in rows:
         cells = [json.dumps(flat.get(k)) for k in keys]
         cells += [f"{metrics[k]:.4f}" if isinstance(metrics.get(k), float) else str(metrics.get(k, "")) for k in mkeys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(_row([name, *cells]))
     return "\n".join(lines) + "\n"
 
 
