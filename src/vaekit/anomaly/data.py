@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vaekit.anomaly.base import plain
+from vaekit.data import require_file
 from vaekit.errors import DataError
 
 # KDD Cup 99: 41 features then the label ("normal." or an attack name), no header
@@ -36,9 +37,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     CSV (``.csv``, ``.tsv``, optionally gzipped), Parquet (needs pyarrow or fastparquet)
     and NumPy ``.npz`` with a 2-D array ``X`` and an optional ``y`` (read without pickle).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = require_file(path)
     name = path.name.lower()
     try:
         if name.endswith(".npz"):
