@@ -105,3 +105,17 @@ def test_a_split_without_a_usable_molecule_names_the_file_and_the_split(tmp_path
                  "--set", "train.epochs=1"]) == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert f"{junk} (" in err and "split): no usable molecule" in err
+
+
+def test_eval_limit_cuts_validation_and_test_to_seeded_subsets(library):
+    from vaekit.molecules.app import raw_splits
+    from vaekit.molecules.config import MoleculeConfig
+
+    def splits(**data):
+        return raw_splits(MoleculeConfig.model_validate({"data": {"name": "molecules", "path": str(library), **data}}))
+
+    full, cut = splits(), splits(eval_limit=7)
+    assert len(full["valid"]) == len(full["test"]) == 20 and cut["train"] == full["train"]
+    for split in ("valid", "test"):
+        assert len(cut[split]) == 7 and set(cut[split]) <= set(full[split])
+    assert cut == splits(eval_limit=7)  # seeded: the same subsets every time

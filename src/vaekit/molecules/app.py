@@ -63,7 +63,14 @@ def _cache() -> Path:
 
 
 def raw_splits(config: MoleculeConfig) -> dict[str, list[str]]:
-    """The raw SMILES of each split, before cleaning."""
+    """The raw SMILES of each split, before cleaning; validation and test cut to seeded
+    subsets of ``data.eval_limit`` molecules where it is set."""
+    splits = _full_raw_splits(config)
+    limit, seed = config.data.eval_limit, config.train.seed
+    return {k: v if k == "train" else seeded_subset(v, limit, seed) for k, v in splits.items()}
+
+
+def _full_raw_splits(config: MoleculeConfig) -> dict[str, list[str]]:
     d, seed = config.data, config.train.seed
     if d.name == "moses":
         files = moses_files()

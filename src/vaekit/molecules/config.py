@@ -23,6 +23,9 @@ class MoleculeDataConfig(_Strict):
     max_len: PositiveInt = Field(120, description="molecules with more tokens are skipped (counted)")
     max_chars: PositiveInt = Field(1000, description="lines longer than this are skipped unparsed (counted)")
     limit: Optional[PositiveInt] = Field(None, description="train on a seeded random subset of N molecules")
+    eval_limit: Optional[PositiveInt] = Field(
+        None, description="validate and test on seeded random subsets of N molecules, for quick trials (RDKit "
+                          "parses every molecule of a split; none: the whole sets)")
     val_size: PositiveInt = Field(10_000, description="moses / molecules: molecules held out for validation")
     test_size: float = Field(0.05, gt=0, lt=0.5, description="molecules: share held out as the test set")
     properties: list[Literal["qed", "logp", "sa", "plogp"]] = Field(
