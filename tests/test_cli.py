@@ -98,6 +98,10 @@ def test_help_lists_every_setting_with_its_default():
     for key in ("train.free_bits = 0.0", "train.beta.schedule = 'constant'", "model.latent_dim = 16",
                 "eval.iw_samples = 1000", "data.binarize = 'dynamic'"):
         assert key in out.stdout, key
+    text = " ".join(out.stdout.split())  # the text and molecule presets' own keys too
+    for key in ("Settings of the text presets", "model.word_dropout = 0.0", "Settings of the molecules presets",
+                "data.representation = 'smiles'", "data.eval_limit = None"):
+        assert key in text, key
 
 
 def test_interpolate_and_encode_take_single_image_files(run, tmp_path, capsys):

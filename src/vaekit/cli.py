@@ -55,9 +55,24 @@ def _train_presets() -> str:
     return "; ".join(f"{a}: {', '.join(names)}" for a, names in by_application.items() if names)
 
 
+def _application_reference() -> str:
+    """The data, model and eval settings of the text and molecule presets (their train
+    section is the image presets' own), for --help."""
+    from vaekit.molecules.config import MoleculeConfig
+    from vaekit.text.config import TextConfig
+
+    parts = []
+    for application, config in (("text", TextConfig), ("molecules", MoleculeConfig)):
+        keys = [line for line in _config_reference(config) if line.split(".")[0] in ("data", "model", "eval")]
+        parts.append(f"Settings of the {application} presets (train.* as above):\n\n" + "\n\n".join(keys))
+    return "\n\n".join(parts)
+
+
 TRAIN_EPILOG = (
-    "Presets (" + _train_presets() + "). Settings of the image presets for --set KEY=VALUE (default shown):\n\n"
-    + "\n\n".join(_config_reference())
+    "Presets (" + _train_presets() + "). The defaults shown are each setting's own; a preset overrides some "
+    "of them (its YAML file is in the package's vaekit/configs/).\n\n"
+    "Settings of the image presets for --set KEY=VALUE:\n\n"
+    + "\n\n".join(_config_reference()) + "\n\n" + _application_reference()
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
