@@ -78,3 +78,18 @@ def test_cli_report_and_errors(tmp_path, capsys):
     assert main(["tune", "report", "--storage", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert main(["tune", "report", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "zz"]) == 2
     assert "no study 'zz'" in capsys.readouterr().err
+
+
+def test_a_resumed_study_draws_new_settings(tmp_path):
+    from vaekit.config import SearchParam
+    from vaekit.tune.study import open_study
+
+    space = {k: SearchParam(**v) for k, v in SPACE.items()}
+    storage = f"sqlite:///{tmp_path / 'r.db'}"
+    seen = []
+    for _ in range(3):  # three runs of the same command, one trial each
+        study = open_study(storage, "again", space, "digits")
+        trial = study.ask()
+        seen.append((trial.suggest_int("model.latent_dim", 2, 6), trial.suggest_float("train.lr", 1e-3, 5e-3, log=True)))
+        study.tell(trial, 1.0)
+    assert len(set(seen)) == 3, seen

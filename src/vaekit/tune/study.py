@@ -106,6 +106,9 @@ def open_study(storage: str, study: str, space: dict, preset: str, seed: int = 0
     objective = objective or Objective(metric="val_iw_nll", direction="minimize")
     s = optuna.create_study(storage=rdb, study_name=study, direction=objective.direction, load_if_exists=True,
                             sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner])
+    resumed = len(s.get_trials(deepcopy=False))
+    if resumed:  # a sampler seeded as before would draw the first trials' settings again
+        s.sampler = optuna.samplers.TPESampler(seed=seed + resumed)
     if create:
         stored = s.user_attrs.get(SPACE_ATTR)
         wanted = objective.model_dump_json()
