@@ -588,7 +588,8 @@ def tune(
     for o in set_:
         apply_override(base, o)
     result = tuning.tune(preset, base, out or Path("runs") / f"tune-{name}", storage, name, trials, timeout,
-                         jobs, iw_samples, seed, pruner, metric, direction)
+                         jobs, iw_samples, seed, pruner, metric, direction,
+                         fixed=[o.split("=", 1)[0].strip() for o in set_])
     print_text(json.dumps(result, indent=2))
 
 

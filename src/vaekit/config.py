@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from vaekit.errors import ConfigError
 
@@ -116,6 +116,13 @@ class SearchParam(_Strict):
     step: float | None = Field(None, gt=0, description="grid step (int/float)")
     choices: list | None = Field(None, description="the options (categorical)")
 
+    @field_validator("low", "high", "step", mode="before")
+    @classmethod
+    def _no_booleans(cls, value):
+        if isinstance(value, bool):  # YAML's true/false would pass as 1.0/0.0
+            raise ValueError(f"must be a number, not {str(value).lower()}")
+        return value
+
     @model_validator(mode="after")
     def _check(self):
         if self.type == "categorical":
@@ -124,6 +131,11 @@ class SearchParam(_Strict):
             return self
         if self.low is None or self.high is None:
             raise ValueError(f"{self.type} parameter needs 'low' and 'high'")
+        if self.type == "int":
+            for name in ("low", "high", "step"):
+                value = getattr(self, name)
+                if value is not None and not float(value).is_integer():
+                    raise ValueError(f"int parameter needs a whole-number {name}, got {value:g}")
         if not self.low < self.high:
             raise ValueError(f"empty range: low {self.low} must be below high {self.high}")
         if self.log and self.low <= 0:

@@ -11,7 +11,7 @@ import yaml
 
 from vaekit.cli import main
 from vaekit.config import build_config, load_preset
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, VaekitError
 from vaekit.tune import application_for, compare, report, resolve_objective, tune
 
 
@@ -111,8 +111,9 @@ def test_a_failing_user_metric_fails_the_trial_only(ratings, tmp_path, monkeypat
     (tmp_path / "bad_metric.py").write_text("def f(run_dir):\n    raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
-    tune("rec", recommend_preset(ratings), tmp_path / "runs", storage, "b", n_trials=1,
-         metric="bad_metric:f", direction="minimize")
+    with pytest.raises(VaekitError, match="no trial of study 'b' completed.*boom"):  # its only trial failed
+        tune("rec", recommend_preset(ratings), tmp_path / "runs", storage, "b", n_trials=1,
+             metric="bad_metric:f", direction="minimize")
     trial = optuna.load_study(study_name="b", storage=storage).trials[0]
     assert trial.state == optuna.trial.TrialState.FAIL and "boom" in trial.user_attrs["error"]
     sys.modules.pop("bad_metric", None)

@@ -1,5 +1,7 @@
 """`vaekit tune` on Optuna + SQLite: trials are run directories, studies resume, bad input is named."""
 
+import json
+
 import optuna
 import pytest
 
@@ -93,3 +95,92 @@ def test_a_resumed_study_draws_new_settings(tmp_path):
         seen.append((trial.suggest_int("model.latent_dim", 2, 6), trial.suggest_float("train.lr", 1e-3, 5e-3, log=True)))
         study.tell(trial, 1.0)
     assert len(set(seen)) == 3, seen
+
+
+def test_ctrl_c_stops_the_study_and_the_trial_runs_again_on_resuming(tmp_path, monkeypatch, capsys):
+    from vaekit.errors import TrainingInterrupted
+    from vaekit.tune.objectives import APPLICATIONS
+
+    original = APPLICATIONS["images"].train
+    calls = []
+
+    def interrupted_second(self, settings, run_dir, callbacks, command):
+        calls.append(run_dir)
+        if len(calls) == 2:
+            raise TrainingInterrupted("interrupted; continue with --resume")
+        return original(self, settings, run_dir, callbacks, command)
+
+    monkeypatch.setattr(APPLICATIONS["images"], "train", interrupted_second)
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    with pytest.raises(TrainingInterrupted, match="at trial 1.*queued.*1 finished trial.*same command again"):
+        tune("digits", base(SPACE), tmp_path / "runs", storage, "c", n_trials=3, iw_samples=5)
+    assert len(calls) == 2  # the study did not go on with a third trial
+    study = optuna.load_study(study_name="c", storage=storage)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].user_attrs["error"] == "interrupted (Ctrl-C)"
+    tune("digits", base(SPACE), tmp_path / "runs", storage, "c", n_trials=3, iw_samples=5)
+    study = optuna.load_study(study_name="c", storage=storage)
+    assert study.trials[2].params == study.trials[1].params  # the interrupted settings ran first
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 3
+
+
+def test_the_cli_exits_130_on_ctrl_c(tmp_path, monkeypatch, capsys):
+    from vaekit.errors import TrainingInterrupted
+    from vaekit.tune.objectives import APPLICATIONS
+
+    def interrupted(*_a, **_k):
+        raise TrainingInterrupted("interrupted; continue with --resume")
+
+    monkeypatch.setattr(APPLICATIONS["images"], "train", interrupted)
+    preset = tmp_path / "p.yaml"
+    preset.write_text(json.dumps(base(SPACE)))  # JSON is YAML
+    code = main(["tune", str(preset), "--storage", f"sqlite:///{tmp_path / 't.db'}", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 130 and "at trial 0" in err and "--resume" not in err
+
+
+def test_an_out_folder_belongs_to_one_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'runs' / 'tune.db'}"  # a database inside --out is fine
+    (tmp_path / "runs").mkdir()
+    tune("digits", base(SPACE), tmp_path / "runs", storage, "a", n_trials=1, iw_samples=5)
+    assert json.loads((tmp_path / "runs" / "STUDY.json").read_text())["study"] == "a"
+    with pytest.raises(ConfigError, match="holds the trials of study 'a'.*another --out"):
+        tune("digits", base(SPACE), tmp_path / "runs", storage, "b", n_trials=1, iw_samples=5)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("not a study")
+    with pytest.raises(ConfigError, match="not empty and is not this study's folder.*notes.txt"):
+        tune("digits", base(SPACE), other, storage, "c", n_trials=1, iw_samples=5)
+    assert (other / "notes.txt").read_text() == "not a study" and not (other / "STUDY.json").exists()
+
+
+def test_resuming_with_other_fixed_settings_or_setting_a_searched_key_is_refused(tmp_path):
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+    tune("digits", base(SPACE), tmp_path / "runs", storage, "s", n_trials=1, iw_samples=5)
+    changed = base(SPACE)
+    changed["train"]["epochs"] = 3
+    with pytest.raises(ConfigError, match=r"other fixed settings \(train.epochs: 2 then, 3 now\).*--study NEW_NAME"):
+        tune("digits", changed, tmp_path / "runs", storage, "s", n_trials=2, iw_samples=5)
+    with pytest.raises(ConfigError, match="--set train.lr fixes a setting the study searches"):
+        tune("digits", base(SPACE), tmp_path / "runs2", storage, "t", n_trials=1, fixed=["train.lr"])
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"model.latent_dim": {"type": "float", "low": 2, "high": 6}}, "model.latent_dim = 3.48 is not a valid setting"),
+    ({"model.latent_dim": {"type": "int", "low": 2.5, "high": 6}}, "whole-number low, got 2.5"),
+    ({"model.latent_dim": {"type": "int", "low": True, "high": 6}}, "must be a number, not true"),
+    ({"data.name": {"type": "categorical", "choices": ["digits", "mnist"]}}, "data.name chooses the data"),
+])
+def test_search_spaces_that_cannot_run_are_refused_before_the_first_trial(tmp_path, space, message):
+    with pytest.raises(ConfigError, match=message):
+        tune("digits", base(space), tmp_path / "o", f"sqlite:///{tmp_path / 't.db'}", "x", n_trials=1)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_study_where_no_trial_completes_is_an_error(tmp_path):
+    from vaekit.errors import VaekitError
+
+    space = {"train.lr": {"type": "categorical", "choices": [1e30]}}
+    with pytest.raises(VaekitError, match="no trial of study 'f' completed \\(2 failed, 0 pruned\\).*non-finite"):
+        tune("digits", base(space), tmp_path / "runs", f"sqlite:///{tmp_path / 't.db'}", "f", n_trials=2, iw_samples=5)

@@ -13,21 +13,27 @@ The study lives in the storage (SQLite by default; PostgreSQL/MySQL URLs work th
 an interrupted search resumes where it stopped, and several processes (``--jobs`` or
 separate shells on the same storage) share one study. Trials of a process that died are
 detected by heartbeat and retried. A trial that fails is recorded as failed, with its
-error, and the study goes on. The best trial's run directory is copied to ``OUT/best``.
+error, and the study goes on; Ctrl-C stops the study, and the trial it stopped runs again
+first when the same command is run again. A study is refused on resuming when its search
+space, objective or fixed settings (preset and ``--set``) differ from the first run's. The
+trials' folder ``OUT`` is the study's (``OUT/STUDY.json``); the best trial's run directory
+is copied to ``OUT/best``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import multiprocessing as mp
 import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from vaekit.config import SearchParam
-from vaekit.errors import ConfigError, VaekitError
+from vaekit.errors import ConfigError, TrainingInterrupted, VaekitError
 from vaekit.train.checkpoint import atomic_write_text
 from vaekit.tune.objectives import (
     METRICS_FILE,
@@ -41,6 +47,34 @@ from vaekit.tune.objectives import (
 SPACE_ATTR = "vaekit_search_space"
 PRESET_ATTR = "vaekit_preset"
 OBJECTIVE_ATTR = "vaekit_objective"
+BASE_ATTR = "vaekit_settings"
+OUT_MARKER = "STUDY.json"
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a trial: Optuna records the trial as failed and re-raises this (it
+    catches ``Exception`` only), so the study stops instead of going on with the next trial."""
+
+    def __init__(self, trial_number: int):
+        super().__init__(trial_number)
+        self.trial_number = trial_number
+
+
+class _QuietInterrupt:
+    """A logging filter for Optuna's trial log: Ctrl-C is reported once by ``tune``, not as
+    a failed trial's traceback and value (the two records Optuna writes for it)."""
+
+    def __init__(self):
+        self.after_interrupt = False
+
+    def filter(self, record) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], _Interrupted):
+            self.after_interrupt = True
+            return False
+        if self.after_interrupt and "failed with value None" in record.getMessage():
+            self.after_interrupt = False
+            return False
+        return True
 
 
 def _optuna():
@@ -57,7 +91,15 @@ def validate_space(space: dict[str, SearchParam], app: Application) -> None:
         raise ConfigError("the preset has no 'search:' section: nothing to tune (see README, 'Hyperparameter search')")
     for key, param in space.items():
         app.check_key(key)
+        section, _, name = key.partition(".")
+        if section == "data" and (name == "name" or "path" in name or "file" in name):
+            raise ConfigError(f"search: {key} chooses the data, which every trial must share; "
+                              "tune one dataset per study")
         probes = param.choices if param.type == "categorical" else [param.low, param.high]
+        if param.type == "float":  # a value inside the range: an int setting refuses its fractions
+            inside = (math.exp(math.log(param.low) * 0.63 + math.log(param.high) * 0.37) if param.log
+                      else param.low * 0.63 + param.high * 0.37)
+            probes.append(float(f"{inside:.4g}"))
         for value in probes:
             if param.type == "int":
                 value = int(value)
@@ -81,9 +123,33 @@ def suggest(trial, space: dict[str, SearchParam]) -> dict:
     return values
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _fixed_settings(base: dict) -> str:
+    """The settings every trial shares (the preset with ``--set``), as stored on the study."""
+    return json.dumps({k: v for k, v in base.items() if k != "search"}, sort_keys=True, default=str)
+
+
+def _settings_differ(stored: str, wanted: str) -> str:
+    old, new = _flat(json.loads(stored)), _flat(json.loads(wanted))
+    changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k, "unset") != new.get(k, "unset")]
+    return "; ".join(f"{k}: {json.dumps(old.get(k, 'unset'))} then, {json.dumps(new.get(k, 'unset'))} now"
+                     for k in changed[:3]) + (f" (and {len(changed) - 3} more)" if len(changed) > 3 else "")
+
+
 def open_study(storage: str, study: str, space: dict, preset: str, seed: int = 0, pruner: str = "median",
-               create: bool = True, objective: Objective | None = None):
-    """Load or create the study; refuse one that exists with a different search space or objective."""
+               create: bool = True, objective: Objective | None = None, base: dict | None = None):
+    """Load or create the study; refuse one that exists with a different search space,
+    objective or fixed settings (``base``: the preset with ``--set``), as its trials would
+    not be comparable with the new ones."""
     optuna = _optuna()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
@@ -123,6 +189,14 @@ def open_study(storage: str, study: str, space: dict, preset: str, seed: int = 0
             raise ConfigError(f"study {study!r} in {storage} exists with another objective "
                               f"({s.user_attrs[OBJECTIVE_ATTR]}); resume it with the same --metric or start a "
                               f"new one with --study NEW_NAME")
+        if base is not None:
+            fixed = _fixed_settings(base)
+            if BASE_ATTR not in s.user_attrs:
+                s.set_user_attr(BASE_ATTR, fixed)
+            elif s.user_attrs[BASE_ATTR] != fixed:
+                raise ConfigError(f"study {study!r} in {storage} was run with other fixed settings ("
+                                  f"{_settings_differ(s.user_attrs[BASE_ATTR], fixed)}); resume it with the same "
+                                  "preset and --set values, or start a new one with --study NEW_NAME")
     return s
 
 
@@ -149,8 +223,13 @@ def _objective(app: Application, space: dict, objective: Objective, out: Path, l
             value = measure(objective, metrics, run_dir)
         except optuna.TrialPruned:
             raise
-        except VaekitError as e:
-            trial.set_user_attr("error", str(e))
+        except TrainingInterrupted:
+            trial.set_user_attr("error", "interrupted (Ctrl-C)")
+            # run its settings first when the study resumes (Optuna re-asks the same values)
+            trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            raise _Interrupted(trial.number) from None
+        except Exception as e:
+            trial.set_user_attr("error", str(e) if isinstance(e, VaekitError) else f"{type(e).__name__}: {e}")
             raise
         log(f"trial {trial.number}: {objective.metric} {value:.4f}")
         return value
@@ -192,9 +271,12 @@ def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_sample
     if threads:
         torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial_log = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietInterrupt) for f in trial_log.filters):
+        trial_log.addFilter(_QuietInterrupt())
     app = app or application_for(base, iw_samples)
     space = app.space()
-    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
+    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base)
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     if len(study.get_trials(deepcopy=False, states=done)) >= n_trials:
         _copy_best(study, Path(out))
@@ -204,13 +286,78 @@ def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_sample
     _copy_best(study, Path(out))
 
 
+def _spawned_worker(*args) -> None:
+    """A ``--jobs`` process: Ctrl-C, which reaches every process of the terminal, ends it
+    quietly (its trial is recorded); the parent reports the stop."""
+    try:
+        _worker(*args)
+    except KeyboardInterrupt:
+        pass
+
+
+def _storage_name(storage: str) -> str:
+    """The storage URL as written in ``STUDY.json``: without a password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: open_study has refused it already
+        return storage
+
+
+def _sqlite_file(storage: str) -> Path | None:
+    """The database file of a SQLite storage (it may live in ``--out``), else None."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(storage)
+    except Exception:
+        return None
+    return Path(url.database).resolve() if url.get_backend_name() == "sqlite" and url.database else None
+
+
+def claim_out(out: Path, storage: str, study_name: str, study) -> None:
+    """Make ``out`` this study's folder (``STUDY.json``), refusing one that holds another
+    study's trials, whose ``trial_NNNN`` and ``best`` the new ones would overwrite, or
+    files that are not a study's."""
+    owner = {"study": study_name, "storage": _storage_name(storage)}
+    marker = out / OUT_MARKER
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{marker} is not readable as a study's record ({e}); give another --out") from None
+        if found != owner:
+            raise ConfigError(f"{out} holds the trials of study {found.get('study')!r} in {found.get('storage')}; "
+                              f"give another --out for study {study_name!r} (or resume that one with --study and "
+                              "--storage)")
+        return
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    entries = [p for p in out.iterdir()] if out.is_dir() else []
+    ours = {Path(t.user_attrs.get("run_dir", "")).name for t in study.get_trials(deepcopy=False)
+            if Path(t.user_attrs.get("run_dir", "")).parent == out}
+    database = _sqlite_file(storage)
+    foreign = [p.name for p in entries if p.name not in ours and p.name != "best" and not p.name.startswith(".best-")
+               and not (database and p.resolve().name.startswith(database.name) and p.resolve().parent == database.parent)]
+    if foreign:
+        raise ConfigError(f"{out} is not empty and is not this study's folder (it holds {', '.join(sorted(foreign)[:3])}"
+                          f"{', ...' if len(foreign) > 3 else ''}); give a new or empty --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, json.dumps(owner, indent=2) + "\n")
+
+
 def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_trials: int,
          timeout: float | None = None, jobs: int = 1, iw_samples: int = 100, seed: int = 0,
-         pruner: str = "median", metric: str | None = None, direction: str | None = None) -> dict:
+         pruner: str = "median", metric: str | None = None, direction: str | None = None,
+         fixed: Iterable[str] = ()) -> dict:
     """Run (or resume) a study until it holds ``n_trials`` finished trials; returns a summary.
 
     ``metric``: one of the application's metrics (default: its own objective) or a user
     function ``module:function`` of the trial's run directory, with ``direction``.
+    ``fixed``: the keys ``--set`` gave (refused where the study searches them).
+    Ctrl-C stops the study (``TrainingInterrupted``) with the trial it stopped recorded as
+    failed and queued to run first on resuming; a study where no trial completes raises.
     """
     if n_trials <= 0:
         raise ConfigError(f"--trials must be > 0, got {n_trials}")
@@ -219,26 +366,49 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
     app = application_for(base, iw_samples)
     space = app.space()
     validate_space(space, app)
+    searched = sorted(set(fixed) & set(space))
+    if searched:
+        raise ConfigError(f"--set {searched[0]} fixes a setting the study searches (the preset's search: section); "
+                          "drop the --set, or tune from a YAML file whose search: leaves it out")
     objective = resolve_objective(app, metric, direction)
     app.prepare()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)  # fail fast
+    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base)  # fail fast
+    claim_out(out, storage, study_name, study)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     args = (base, str(out), storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
             objective)
-    if jobs == 1:
-        _worker(*args, app=app)  # the data read by prepare() above is used, not read again
-    else:
-        ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=args[:8] + (seed + j,) + args[9:]) for j in range(jobs)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+    try:
+        if jobs == 1:
+            _worker(*args, app=app)  # the data read by prepare() above is used, not read again
+        else:
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=_spawned_worker, args=args[:8] + (seed + j,) + args[9:]) for j in range(jobs)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+    except KeyboardInterrupt as e:
+        if jobs > 1:
+            for p in procs:  # the workers had the same Ctrl-C; let them record their trials
+                p.join(timeout=30)
+        study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
+        _copy_best(study, out)
+        counts = summary(study)["states"]
+        where = f"at trial {e.trial_number}, recorded as failed and queued to run first, " if isinstance(
+            e, _Interrupted) else ""
+        raise TrainingInterrupted(
+            f"the study stopped {where}with {counts['complete'] + counts['pruned']} finished trial(s) in "
+            f"{_storage_name(storage)}; run the same command again to go on") from None
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
     _copy_best(study, out)
-    return summary(study) | {"metric": objective.metric, "direction": objective.direction}
+    result = summary(study) | {"metric": objective.metric, "direction": objective.direction}
+    if result["states"]["complete"] == 0:
+        failed = [t for t in study.get_trials(deepcopy=False) if t.state == _optuna().trial.TrialState.FAIL]
+        first = next((t.user_attrs["error"] for t in failed if "error" in t.user_attrs), None)
+        raise VaekitError(f"no trial of study {study_name!r} completed ({result['states']['fail']} failed, "
+                          f"{result['states']['pruned']} pruned)" + (f"; the first error: {first}" if first else ""))
+    return result
 
 
 def decoded_params(params: dict) -> dict:
