@@ -91,6 +91,11 @@ class MaskedVAE(VAE):
     values in the thousands occur, e.g. in ADBench's shuttle) must not overflow exp(log_var).
     """
 
+    @property
+    def data_shape(self) -> tuple[int, ...] | None:
+        """Packed rows: values and observed mask (the decoder's output is twice as wide)."""
+        return (2, int(self.config["n_features"])) if "n_features" in self.config else None
+
     def encode(self, x: Tensor, y: Tensor | None = None):
         q = super().encode(x[:, 0], y)
         return DiagGaussian(q.mean, q.log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))

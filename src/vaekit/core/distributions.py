@@ -80,6 +80,14 @@ class Likelihood(nn.Module):
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def support_problem(self, x: Tensor) -> str | None:
+        """What makes ``x`` data this family cannot score, or None: a log-likelihood of data
+        outside the support is a number, but a meaningless one (a check for data entry
+        points, not for every step). The default: every value finite."""
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            return f"{int((~torch.isfinite(x)).sum())} value(s) are NaN or infinite"
+        return None
+
     def mean(self, params: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -150,6 +158,14 @@ class BernoulliLikelihood(Likelihood):
                 return -F.binary_cross_entropy_with_logits(p, xf, reduction="none").sum(-1)
             return torch.einsum("...d,...d->...", p, xf) - F.softplus(p).sum(-1)
 
+    def support_problem(self, x: Tensor) -> str | None:
+        problem = super().support_problem(x)
+        if problem is None and x.numel() and (x.min() < 0 or x.max() > 1):
+            outside = int(((x < 0) | (x > 1)).sum())
+            problem = (f"{outside} value(s) lie outside [0, 1] (range {float(x.min()):g} to {float(x.max()):g}); "
+                       "a Bernoulli likelihood needs pixels scaled to [0, 1]")
+        return problem
+
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params)
 
@@ -205,6 +221,13 @@ class CategoricalLikelihood(Likelihood):
             token_logp = token_logp.masked_fill(x == self.pad_id, 0.0)
         return token_logp.sum(-1)
 
+    def support_problem(self, x: Tensor) -> str | None:
+        if x.is_floating_point() or x.dtype == torch.bool:
+            return f"token ids must be integers, got dtype {x.dtype}"
+        if x.numel() and x.min() < 0:
+            return f"token ids must be >= 0, got {int(x.min())}"
+        return None
+
     def mean(self, params: Tensor) -> Tensor:
         return params.argmax(-1)
 
@@ -221,6 +244,12 @@ class MultinomialLikelihood(Likelihood):
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         return (torch.log_softmax(params, dim=-1) * x).sum(-1)
+
+    def support_problem(self, x: Tensor) -> str | None:
+        problem = super().support_problem(x)
+        if problem is None and x.numel() and x.min() < 0:
+            problem = f"{int((x < 0).sum())} count(s) are negative (min {float(x.min()):g})"
+        return problem
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.softmax(params, dim=-1)

@@ -73,6 +73,46 @@ class VAE(nn.Module):
             raise ValueError("this is a conditional VAE: pass labels y")
         return F.one_hot(y.long(), self.n_classes).float()
 
+    @property
+    def data_shape(self) -> tuple[int, ...] | None:
+        """The shape of one example, where the decoder has a fixed one (None: sequences)."""
+        shape = getattr(self.decoder, "data_shape", None)
+        return None if shape is None else tuple(shape)
+
+    def check_data(self, x, y=None, what: str = "x") -> None:
+        """Refuse data this model cannot score, naming the problem: not a tensor, the wrong
+        shape for the model, values outside the likelihood's support (pixels outside [0, 1]
+        for a Bernoulli model, NaN), labels missing or out of range for a conditional model.
+
+        Called where data enter (``Trainer``, :meth:`iwae_bound`, :meth:`reconstruct`,
+        :meth:`interpolate`), not in each training step: without it such data give torch's
+        shape errors or, worse, numbers.
+        """
+        from vaekit.errors import DataError
+
+        if not isinstance(x, Tensor):
+            hint = " (torch.from_numpy(x).float() makes one)" if type(x).__module__ == "numpy" else ""
+            raise DataError(f"{what}: expected a torch.Tensor, got {type(x).__name__}{hint}")
+        shape = self.data_shape
+        if shape is not None and tuple(x.shape[1:]) != shape:
+            if x.dim() == len(shape) and tuple(x.shape) == shape:
+                raise DataError(f"{what}: shape {tuple(x.shape)} is one example; the model takes a batch "
+                                f"(B, {', '.join(map(str, shape))}): x.unsqueeze(0) makes one")
+            raise DataError(f"{what}: shape {tuple(x.shape)} does not fit the model, which takes "
+                            f"(B, {', '.join(map(str, shape))})")
+        problem = self.likelihood.support_problem(x)
+        if problem is not None:
+            raise DataError(f"{what}: {problem}")
+        if self.n_classes:
+            if y is None:
+                raise DataError("this is a conditional VAE: pass labels y")
+            if not isinstance(y, Tensor) or y.is_floating_point() or y.shape != x.shape[:1]:
+                raise DataError(f"{what}: labels y must be an integer tensor of shape ({x.shape[0]},), got "
+                                f"{type(y).__name__} {tuple(getattr(y, 'shape', ()))}")
+            if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
+                raise DataError(f"{what}: labels must lie in 0..{self.n_classes - 1}, got {int(y.min())} "
+                                f"to {int(y.max())}")
+
     def encode(self, x: Tensor, y: Tensor | None = None) -> DiagGaussian:
         mean, log_var = self.encoder(x, self._cond(y))
         return DiagGaussian(mean, log_var)
@@ -135,8 +175,11 @@ class VAE(nn.Module):
         compiled copy (``vaekit.metrics.likelihood.CompiledIWChunk``); the noise is drawn
         here either way, so both give the same estimate for the same seed.
         """
-        if k <= 0:
-            raise ValueError(f"number of importance samples must be > 0, got {k}")
+        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+            raise ValueError(f"number of importance samples must be a positive integer, got {k!r}")
+        if not isinstance(chunk, int) or chunk <= 0:
+            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        self.check_data(x, y)
         q = self.encode(x, y)
         merge = merge_chunk or self.merge_chunk
         total = torch.full((x.shape[0],), -math.inf, dtype=q.mean.dtype, device=x.device)
@@ -173,6 +216,7 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None, mean: bool = True) -> Tensor:
+        self.check_data(x, y)
         return self.generate(self.encode(x, y).mean, y, mean)
 
     @torch.no_grad()
@@ -180,6 +224,9 @@ class VAE(nn.Module):
         """Decoded points on the straight line between the posterior means of x_a and x_b."""
         if steps < 2:
             raise ValueError(f"steps must be >= 2, got {steps}")
+        for name, point in (("x_a", x_a), ("x_b", x_b)):
+            self.check_data(point.unsqueeze(0) if isinstance(point, Tensor) else point, None if y is None else
+                            y[:1] if name == "x_a" else y[1:2], what=f"{name} (one example)")
         za = self.encode(x_a.unsqueeze(0), None if y is None else y[:1]).mean
         zb = self.encode(x_b.unsqueeze(0), None if y is None else y[1:2]).mean
         t = torch.linspace(0, 1, steps, dtype=za.dtype, device=za.device)[:, None]

@@ -19,12 +19,18 @@ part) gets its deterministic part compiled when the step is."""
 
 @dataclass
 class Tensors:
-    """A dataset held in memory: inputs and optional integer labels."""
+    """A dataset held in memory: inputs and optional integer labels (tensors; NumPy arrays
+    are taken as tensors, float64 as float32)."""
 
     x: Tensor
     y: Tensor | None = None
 
     def __post_init__(self):
+        self.x = _as_tensor(self.x, "x")
+        if self.y is not None:
+            self.y = _as_tensor(self.y, "y")
+        if self.x.dim() == 0:
+            raise DataError("x: a single number, not a dataset (expected shape (N, ...))")
         if self.x.shape[0] == 0:
             raise DataError("empty dataset: no examples")
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
@@ -37,6 +43,23 @@ class Tensors:
         """The examples at ``idx``. ``index_select`` copies whole rows and, on CPU, takes about
         half the time of advanced indexing (``x[idx]``) for a batch of images."""
         return self.x.index_select(0, idx), None if self.y is None else self.y.index_select(0, idx)
+
+
+def _as_tensor(values, what: str) -> Tensor:
+    """A tensor as is; a NumPy array as a tensor (float64 as float32, the models' dtype)."""
+    if isinstance(values, Tensor):
+        return values
+    if type(values).__module__ == "numpy" and hasattr(values, "dtype"):
+        import numpy as np
+
+        arr = np.asarray(values)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        try:
+            return torch.from_numpy(np.ascontiguousarray(arr))
+        except TypeError:
+            raise DataError(f"{what}: a NumPy array of dtype {arr.dtype} cannot be a tensor") from None
+    raise DataError(f"Tensors {what}: expected a torch.Tensor or a NumPy array, got {type(values).__name__}")
 
 
 def epoch_order(data: Tensors, batch: int, generator: torch.Generator) -> Tensor:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from vaekit.config import TrainConfig
 from vaekit.core import VAE, BetaSchedule
-from vaekit.errors import ConfigError, NonFiniteError, RunDirError, TrainingInterrupted
+from vaekit.errors import ConfigError, DataError, NonFiniteError, RunDirError, TrainingInterrupted
 from vaekit.metrics.elbo import elbo_pass
 from vaekit.metrics.latent import collapse_warning
 from vaekit.train.acceleration import AdamStep, Compiled, autocast_dtype, fused_adam_ok, pick_device
@@ -90,6 +90,11 @@ class Trainer:
         else:
             self.net = model
         self.config = config
+        for what, data in (("training data", train), ("validation data", val)):
+            if data is not None:
+                if not isinstance(data, Tensors):
+                    raise DataError(f"{what}: expected vaekit.Tensors(x, y), got {type(data).__name__}")
+                model.check_data(data.x, data.y, what)
         self.train_data = train
         self.val_data = val
         self.run_dir = Path(run_dir) if run_dir else None
