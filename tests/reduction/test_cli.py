@@ -111,3 +111,15 @@ def test_bad_inputs_exit_2_with_one_line(run, tables, cli, tmp_path):
         assert code == 2, (args, err)
         assert message in err, (args, err)
         assert len(err.splitlines()) <= 4, err  # typer usage errors draw a short box
+
+
+def test_compare_reads_reduction_runs(run, tables, cli, capsys):
+    other = tables / "run2"
+    assert main(["reduce", "fit", str(tables / "train.csv"), "--label", "target", "--out", str(other),
+                 "--max-iter", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(run), str(other)]) == 0
+    table = capsys.readouterr().out
+    header, _, first, second = table.splitlines()
+    assert header == "| run | params.max_iter | epochs | train_loss |"
+    assert first.startswith(f"| {run} | 3 | 3 | ") and second.startswith(f"| {other} | 2 | 2 | ")

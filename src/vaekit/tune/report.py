@@ -78,10 +78,11 @@ def run_summary(run_dir: Path) -> tuple[dict, dict]:
     """A run directory's settings (flattened) and metrics, for any application.
 
     Image runs: the run config, the best validation loss and ``evaluation.json``;
-    recommender and anomaly runs: the estimator's parameters; tuning trials add the
+    recommender, anomaly and dimensionality-reduction runs: the estimator's parameters; tuning trials add the
     metrics of their ``objective.json``.
     """
     from vaekit import runs
+    from vaekit.io import read_config
 
     r = Path(run_dir)
     metrics: dict = {}
@@ -92,6 +93,14 @@ def run_summary(run_dir: Path) -> tuple[dict, dict]:
         except (ValueError, UnicodeDecodeError) as e:
             raise RunDirError(f"{r / name}: not valid JSON ({e})") from None
         flat = _flatten({"params": params})
+    elif "transformer" in (doc := read_config(r)):  # a dimensionality-reduction model
+        fitted = doc["transformer"]
+        flat = _flatten({"params": fitted.get("params", {})})
+        history = [h for h in fitted.get("history") or [] if isinstance(h, dict)]
+        if history:
+            validated = [h["val_loss"] for h in history if isinstance(h.get("val_loss"), (int, float))]
+            metrics.update(epochs=len(history), train_loss=history[-1].get("train_loss"),
+                           best_val_loss=min(validated) if validated else None)
     else:
         cfg = runs.run_config(r).model_dump()
         flat = _flatten({k: v for k, v in cfg.items() if k != "search"})
