@@ -585,11 +585,9 @@ def tune(
         return
     name = study or Path(preset).stem
     base = load_preset(preset)
-    for o in set_:
-        apply_override(base, o)
+    fixed = [apply_override(base, o) for o in set_]
     result = tuning.tune(preset, base, out or Path("runs") / f"tune-{name}", storage, name, trials, timeout,
-                         jobs, iw_samples, seed, pruner, metric, direction,
-                         fixed=[o.split("=", 1)[0].strip() for o in set_])
+                         jobs, iw_samples, seed, pruner, metric, direction, fixed=fixed)
     print_text(json.dumps(result, indent=2))
 
 

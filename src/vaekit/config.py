@@ -189,8 +189,8 @@ def load_preset(name_or_path: str) -> dict:
     return _read_yaml(res.read_text(), f"preset {name_or_path}")
 
 
-def apply_override(data: dict, assignment: str) -> None:
-    """Apply ``a.b.c=value`` to a nested dict; the value is parsed as YAML (safe)."""
+def apply_override(data: dict, assignment: str) -> str:
+    """Apply ``a.b.c=value`` to a nested dict (the value parsed as YAML, safely); returns the key."""
     if "=" not in assignment:
         raise ConfigError(f"override {assignment!r} must look like key=value")
     key, raw = assignment.split("=", 1)
@@ -207,6 +207,7 @@ def apply_override(data: dict, assignment: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {assignment!r}: {p!r} is not a section")
     node[parts[-1]] = value
+    return ".".join(parts)
 
 
 def validated(model: type[BaseModel], data: dict, overrides: list[str] = ()):

@@ -27,7 +27,9 @@ def pixels(n=6):
 @pytest.mark.parametrize("x, message", [
     (pixels().numpy(), r"expected a torch.Tensor, got ndarray \(torch.from_numpy\(x\).float\(\) makes one\)"),
     (pixels()[0], r"shape \(1, 8, 8\) is one example; the model takes a batch \(B, 1, 8, 8\)"),
-    (pixels().reshape(6, 64), r"shape \(6, 64\) does not fit the model, which takes \(B, 1, 8, 8\)"),
+    (pixels().reshape(6, 64), r"shape \(6, 64\) does not fit the model, which takes \(B, 1, 8, 8\): "
+                              r"x.reshape\(-1, 1, 8, 8\) gives it"),
+    (pixels()[:, :, :4], r"shape \(6, 1, 4, 8\) does not fit the model, which takes \(B, 1, 8, 8\)$"),
     (pixels() * 16, r"outside \[0, 1\] \(range .* to .*\); a Bernoulli likelihood needs pixels scaled"),
     (pixels().masked_fill(pixels() > 0.9, float("nan")), "value\\(s\\) are NaN or infinite"),
 ])
@@ -48,6 +50,12 @@ def test_good_data_still_scores_and_interpolation_names_its_points():
         model.interpolate(pixels()[0], pixels()[1].reshape(64), steps=3)
     with pytest.raises(ValueError, match="positive integer, got 2.5"):
         model.iwae_bound(pixels(), k=2.5)
+    with pytest.raises(ValueError, match="chunk must be a positive integer, got True"):
+        model.iwae_bound(pixels(), k=2, chunk=True)
+    torch.manual_seed(0)
+    plain = model.iwae_bound(pixels(), k=6, chunk=4)
+    torch.manual_seed(0)  # integer-like counts: NumPy and 0-d tensor integers
+    assert torch.equal(model.iwae_bound(pixels(), k=np.int64(6), chunk=torch.tensor(4)), plain)
 
 
 def test_a_gaussian_model_takes_any_finite_values():
@@ -65,9 +73,12 @@ def test_conditional_labels_are_checked():
         model.iwae_bound(pixels(), k=2)
     with pytest.raises(DataError, match=r"labels must lie in 0..2, got 0 to 5"):
         model.iwae_bound(pixels(), k=2, y=torch.tensor([0, 1, 2, 5, 0, 1]))
-    with pytest.raises(DataError, match=r"integer tensor of shape \(6,\), got Tensor \(6,\)"):
-        model.iwae_bound(pixels(), k=2, y=torch.zeros(6))
+    with pytest.raises(DataError, match=r"whole numbers, a tensor of shape \(6,\), got Tensor \(6,\) torch.float32"):
+        model.iwae_bound(pixels(), k=2, y=torch.full((6,), 0.5))
+    with pytest.raises(DataError, match=r"got ndarray \(6,\)"):
+        model.iwae_bound(pixels(), k=2, y=np.zeros(6, int))
     assert model.iwae_bound(pixels(), k=2, y=torch.tensor([0, 1, 2, 0, 1, 2])).shape == (6,)
+    assert model.iwae_bound(pixels(), k=2, y=torch.tensor([0.0, 1, 2, 0, 1, 2])).shape == (6,)  # whole floats
 
 
 def test_multinomial_counts_must_not_be_negative():
@@ -92,3 +103,7 @@ def test_the_trainer_refuses_bad_data_and_tensors_take_numpy(tmp_path):
     assert np.isfinite(result.history[-1]["train_loss"])
     with pytest.raises(DataError, match="expected a torch.Tensor or a NumPy array, got list"):
         Tensors([[0.0, 1.0]])
+    with pytest.raises(DataError, match="a single number, not a dataset"):
+        Tensors(np.float32(1.0))
+    with pytest.raises(DataError, match=r"a masked array; fill or drop its masked values first"):
+        Tensors(np.ma.masked_array(np.zeros((2, 3)), mask=[[0, 1, 0], [0, 0, 0]]))

@@ -112,7 +112,8 @@ def test_ctrl_c_stops_the_study_and_the_trial_runs_again_on_resuming(tmp_path, m
 
     monkeypatch.setattr(APPLICATIONS["images"], "train", interrupted_second)
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
-    with pytest.raises(TrainingInterrupted, match="at trial 1.*queued.*1 finished trial.*same command again"):
+    with pytest.raises(TrainingInterrupted, match="stopped with 1 finished trial.*the settings of trial 1, which it "
+                                                  "stopped, run first when the same command is run again"):
         tune("digits", base(SPACE), tmp_path / "runs", storage, "c", n_trials=3, iw_samples=5)
     assert len(calls) == 2  # the study did not go on with a third trial
     study = optuna.load_study(study_name="c", storage=storage)
@@ -137,7 +138,7 @@ def test_the_cli_exits_130_on_ctrl_c(tmp_path, monkeypatch, capsys):
     preset.write_text(json.dumps(base(SPACE)))  # JSON is YAML
     code = main(["tune", str(preset), "--storage", f"sqlite:///{tmp_path / 't.db'}", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 130 and "at trial 0" in err and "--resume" not in err
+    assert code == 130 and "settings of trial 0" in err and "--resume" not in err
 
 
 def test_an_out_folder_belongs_to_one_study(tmp_path):
@@ -167,10 +168,13 @@ def test_resuming_with_other_fixed_settings_or_setting_a_searched_key_is_refused
 
 
 @pytest.mark.parametrize("space, message", [
-    ({"model.latent_dim": {"type": "float", "low": 2, "high": 6}}, "model.latent_dim = 3.48 is not a valid setting"),
-    ({"model.latent_dim": {"type": "int", "low": 2.5, "high": 6}}, "whole-number low, got 2.5"),
+    ({"model.latent_dim": {"type": "float", "low": 2, "high": 6}}, "model.latent_dim takes whole numbers only: give "
+                                                                    "it type: int"),
+    ({"model.latent_dim": {"type": "int", "low": 2.5, "high": 6}}, "^search: model.latent_dim: int parameter needs a "
+                                                                   "whole-number low, got 2.5$"),
     ({"model.latent_dim": {"type": "int", "low": True, "high": 6}}, "must be a number, not true"),
     ({"data.name": {"type": "categorical", "choices": ["digits", "mnist"]}}, "data.name chooses the data"),
+    ({"data.val_size": {"type": "float", "low": 0.1, "high": 0.2}}, "data.val_size chooses the data or the validation"),
 ])
 def test_search_spaces_that_cannot_run_are_refused_before_the_first_trial(tmp_path, space, message):
     with pytest.raises(ConfigError, match=message):
@@ -184,3 +188,79 @@ def test_a_study_where_no_trial_completes_is_an_error(tmp_path):
     space = {"train.lr": {"type": "categorical", "choices": [1e30]}}
     with pytest.raises(VaekitError, match="no trial of study 'f' completed \\(2 failed, 0 pruned\\).*non-finite"):
         tune("digits", base(space), tmp_path / "runs", f"sqlite:///{tmp_path / 't.db'}", "f", n_trials=2, iw_samples=5)
+
+
+def test_ctrl_c_outside_training_is_recorded_and_queued_too(tmp_path, monkeypatch):
+    from vaekit.errors import TrainingInterrupted
+    from vaekit.tune.objectives import APPLICATIONS
+
+    def ctrl_c_in_evaluation(self, run_dir):
+        raise KeyboardInterrupt  # what SIGINT raises outside the trainer's loop
+
+    monkeypatch.setattr(APPLICATIONS["images"], "validation_metrics", ctrl_c_in_evaluation)
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+    with pytest.raises(TrainingInterrupted, match="stopped with 0 finished trial.*settings of trial 0"):
+        tune("digits", base(SPACE), tmp_path / "runs", storage, "k", n_trials=2, iw_samples=5)
+    trials = optuna.load_study(study_name="k", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert trials[1].system_attrs["fixed_params"] == trials[0].params and trials[0].user_attrs["error"] == "interrupted (Ctrl-C)"
+
+
+def test_the_same_study_is_recognised_however_its_paths_are_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tune("digits", base(SPACE), "runs", "sqlite:///t.db", "s", n_trials=1, iw_samples=5)
+    # the same database by its absolute path, the same folder through a symlink
+    (tmp_path / "link").symlink_to(tmp_path / "runs")
+    assert tune("digits", base(SPACE), tmp_path / "link", f"sqlite:///{tmp_path / 't.db'}", "s", n_trials=2,
+                iw_samples=5)["trials"] == 2
+    # a relative URL from another folder is another database: refused, nothing overwritten
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    before = (tmp_path / "runs" / "trial_0000" / "model.safetensors").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match=f"holds the trials of study 's' in sqlite:///{tmp_path / 't.db'}"):
+        tune("digits", base(SPACE), "../runs", "sqlite:///t.db", "s", n_trials=1, iw_samples=5)
+    assert (tmp_path / "runs" / "trial_0000" / "model.safetensors").stat().st_mtime_ns == before
+    assert not (tmp_path / "other" / "t.db").exists()
+
+
+def test_a_folder_from_before_study_json_is_resumed_and_a_database_in_a_new_out_works(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'runs' / 'tune.db'}"
+    tune("digits", base(SPACE), tmp_path / "runs", storage, "a", n_trials=1, iw_samples=5)  # --out did not exist
+    (tmp_path / "runs" / "STUDY.json").unlink()
+    (tmp_path / "runs" / ".DS_Store").write_text("")
+    assert tune("digits", base(SPACE), tmp_path / "runs", storage, "a", n_trials=2, iw_samples=5)["trials"] == 2
+    (tmp_path / "runs" / "STUDY.json").write_text("[1]")
+    with pytest.raises(ConfigError, match="is not a study's record"):
+        tune("digits", base(SPACE), tmp_path / "runs", storage, "a", n_trials=3, iw_samples=5)
+
+
+def test_a_refused_command_leaves_no_study_behind(tmp_path):
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="not this study's folder"):
+        tune("digits", base(SPACE), busy, storage, "r", n_trials=1, iw_samples=5)
+    changed = base(SPACE)
+    changed["train"]["epochs"] = 1  # the corrected command, with other fixed settings, is not blocked
+    assert tune("digits", changed, tmp_path / "free", storage, "r", n_trials=1, iw_samples=5)["trials"] == 1
+
+
+def test_worker_processes_draw_their_own_settings(tmp_path):
+    from vaekit.config import SearchParam
+    from vaekit.tune.study import open_study
+
+    space = {k: SearchParam(**v) for k, v in SPACE.items()}
+
+    def first_draw(storage, worker, told):
+        study = open_study(storage, "w", space, "digits", seed=0)
+        for _ in range(told):
+            trial = study.ask()
+            trial.suggest_int("model.latent_dim", 2, 6), trial.suggest_float("train.lr", 1e-3, 5e-3, log=True)
+            study.tell(trial, 1.0)
+        study = open_study(storage, "w", space, "digits", seed=0, worker=worker)
+        trial = study.ask()
+        return trial.suggest_int("model.latent_dim", 2, 6), trial.suggest_float("train.lr", 1e-3, 5e-3, log=True)
+
+    # worker 0 after one trial and worker 1 before any: seeded alike before, so the same settings
+    assert first_draw(f"sqlite:///{tmp_path / 'a.db'}", 0, 1) != first_draw(f"sqlite:///{tmp_path / 'b.db'}", 1, 0)

@@ -10,6 +10,7 @@ with a running logsumexp, so k = 5000 fits in memory.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,6 +32,17 @@ class LossOutput:
     kl: Tensor  # per example, analytic KL(q(z|x) || p(z))
     kl_per_dim: Tensor  # (D,), batch mean of the KL of each latent dimension
     posterior: DiagGaussian
+
+
+def _positive_int(value, name: str) -> int:
+    """An integer-like count (int, NumPy or 0-d tensor integers) as an int, or a ValueError."""
+    try:
+        count = operator.index(value)
+    except TypeError:
+        count = None
+    if isinstance(value, bool) or count is None or count <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return count
 
 
 class VAE(nn.Module):
@@ -98,17 +110,21 @@ class VAE(nn.Module):
             if x.dim() == len(shape) and tuple(x.shape) == shape:
                 raise DataError(f"{what}: shape {tuple(x.shape)} is one example; the model takes a batch "
                                 f"(B, {', '.join(map(str, shape))}): x.unsqueeze(0) makes one")
+            fix = (f": x.reshape(-1, {', '.join(map(str, shape))}) gives it" if x.dim() >= 1 and x.shape[0]
+                   and x.numel() % math.prod(shape) == 0 and x.numel() // x.shape[0] == math.prod(shape) else "")
             raise DataError(f"{what}: shape {tuple(x.shape)} does not fit the model, which takes "
-                            f"(B, {', '.join(map(str, shape))})")
+                            f"(B, {', '.join(map(str, shape))}){fix}")
         problem = self.likelihood.support_problem(x)
         if problem is not None:
             raise DataError(f"{what}: {problem}")
         if self.n_classes:
             if y is None:
                 raise DataError("this is a conditional VAE: pass labels y")
-            if not isinstance(y, Tensor) or y.is_floating_point() or y.shape != x.shape[:1]:
-                raise DataError(f"{what}: labels y must be an integer tensor of shape ({x.shape[0]},), got "
-                                f"{type(y).__name__} {tuple(getattr(y, 'shape', ()))}")
+            if (not isinstance(y, Tensor) or y.shape != x.shape[:1] or y.dtype == torch.bool
+                    or (y.is_floating_point() and not torch.equal(y, y.round()))):
+                raise DataError(f"{what}: labels y must be whole numbers, a tensor of shape ({x.shape[0]},), got "
+                                f"{type(y).__name__} {tuple(getattr(y, 'shape', ()))}"
+                                f"{' ' + str(y.dtype) if isinstance(y, Tensor) else ''}")
             if y.numel() and (y.min() < 0 or y.max() >= self.n_classes):
                 raise DataError(f"{what}: labels must lie in 0..{self.n_classes - 1}, got {int(y.min())} "
                                 f"to {int(y.max())}")
@@ -175,10 +191,7 @@ class VAE(nn.Module):
         compiled copy (``vaekit.metrics.likelihood.CompiledIWChunk``); the noise is drawn
         here either way, so both give the same estimate for the same seed.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-            raise ValueError(f"number of importance samples must be a positive integer, got {k!r}")
-        if not isinstance(chunk, int) or chunk <= 0:
-            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+        k, chunk = _positive_int(k, "number of importance samples"), _positive_int(chunk, "chunk")
         self.check_data(x, y)
         q = self.encode(x, y)
         merge = merge_chunk or self.merge_chunk

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -49,10 +50,13 @@ def _as_tensor(values, what: str) -> Tensor:
     """A tensor as is; a NumPy array as a tensor (float64 as float32, the models' dtype)."""
     if isinstance(values, Tensor):
         return values
-    if type(values).__module__ == "numpy" and hasattr(values, "dtype"):
-        import numpy as np
-
+    if isinstance(values, np.ma.MaskedArray):
+        raise DataError(f"Tensors {what}: a masked array; fill or drop its masked values first "
+                        "(x.filled(value) or x.compressed())")
+    if isinstance(values, (np.ndarray, np.generic)):
         arr = np.asarray(values)
+        if arr.ndim == 0:
+            raise DataError(f"Tensors {what}: a single number, not a dataset (expected shape (N, ...))")
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         try:

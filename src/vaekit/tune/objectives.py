@@ -54,7 +54,10 @@ def _pydantic_error(where: str, e: ValidationError) -> ConfigError:
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return ConfigError(f"{where}: unknown key {loc!r}")
-    return ConfigError(f"{where}: {loc}: {err['msg']} (got {err.get('input')!r})")
+    if err["type"] == "value_error":  # a validator's own message: it names the value already
+        message = str(err.get("ctx", {}).get("error", err["msg"]))
+        return ConfigError(f"{where}: {loc + ': ' if loc else ''}{message}")
+    return ConfigError(f"{where}: {loc + ': ' if loc else ''}{err['msg']} (got {err.get('input')!r})")
 
 
 class Application:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import shutil
@@ -49,6 +48,9 @@ PRESET_ATTR = "vaekit_preset"
 OBJECTIVE_ATTR = "vaekit_objective"
 BASE_ATTR = "vaekit_settings"
 OUT_MARKER = "STUDY.json"
+# data settings that choose the data or the validation examples: trials must share them
+SHARED_DATA_SETTINGS = ("name", "val_size", "limit", "eval_limit", "seed", "validation_users", "ignore", "sep",
+                        "min_rating", "min_user_items")
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -62,19 +64,17 @@ class _Interrupted(KeyboardInterrupt):
 
 class _QuietInterrupt:
     """A logging filter for Optuna's trial log: Ctrl-C is reported once by ``tune``, not as
-    a failed trial's traceback and value (the two records Optuna writes for it)."""
+    the stopped trial's failure (Optuna logs a trial that raised with its traceback, then
+    its value: both records name the trial)."""
 
     def __init__(self):
-        self.after_interrupt = False
+        self.stopped: set[str] = set()
 
     def filter(self, record) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], _Interrupted):
-            self.after_interrupt = True
+            self.stopped.add(f"Trial {record.exc_info[1].trial_number} ")
             return False
-        if self.after_interrupt and "failed with value None" in record.getMessage():
-            self.after_interrupt = False
-            return False
-        return True
+        return not any(record.getMessage().startswith(prefix) for prefix in self.stopped)
 
 
 def _optuna():
@@ -92,14 +92,11 @@ def validate_space(space: dict[str, SearchParam], app: Application) -> None:
     for key, param in space.items():
         app.check_key(key)
         section, _, name = key.partition(".")
-        if section == "data" and (name == "name" or "path" in name or "file" in name):
-            raise ConfigError(f"search: {key} chooses the data, which every trial must share; "
-                              "tune one dataset per study")
+        if section == "data" and (name in SHARED_DATA_SETTINGS or name.endswith("_col") or "path" in name
+                                  or "file" in name):
+            raise ConfigError(f"search: {key} chooses the data or the validation set, which every trial "
+                              "must share to be compared; tune one dataset per study")
         probes = param.choices if param.type == "categorical" else [param.low, param.high]
-        if param.type == "float":  # a value inside the range: an int setting refuses its fractions
-            inside = (math.exp(math.log(param.low) * 0.63 + math.log(param.high) * 0.37) if param.log
-                      else param.low * 0.63 + param.high * 0.37)
-            probes.append(float(f"{inside:.4g}"))
         for value in probes:
             if param.type == "int":
                 value = int(value)
@@ -107,6 +104,12 @@ def validate_space(space: dict[str, SearchParam], app: Application) -> None:
                 app.settings({key: value})
             except ConfigError as e:
                 raise ConfigError(f"search: {key} = {value!r} is not a valid setting ({e})") from None
+        if param.type == "float":  # the bounds may be whole numbers that an integer setting takes
+            inside = param.low + (param.high - param.low) / 3
+            try:
+                app.settings({key: inside})
+            except ConfigError:
+                raise ConfigError(f"search: {key} takes whole numbers only: give it type: int") from None
 
 
 def suggest(trial, space: dict[str, SearchParam]) -> dict:
@@ -145,11 +148,19 @@ def _settings_differ(stored: str, wanted: str) -> str:
                      for k in changed[:3]) + (f" (and {len(changed) - 3} more)" if len(changed) > 3 else "")
 
 
+def _sampler_seed(seed: int, worker: int, trials: int) -> int:
+    """A TPE seed of its own for each worker process and each resumption of a study."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, worker, trials]).generate_state(1)[0])
+
+
 def open_study(storage: str, study: str, space: dict, preset: str, seed: int = 0, pruner: str = "median",
-               create: bool = True, objective: Objective | None = None, base: dict | None = None):
-    """Load or create the study; refuse one that exists with a different search space,
-    objective or fixed settings (``base``: the preset with ``--set``), as its trials would
-    not be comparable with the new ones."""
+               create: bool = True, objective: Objective | None = None, base: dict | None = None,
+               worker: int = 0):
+    """Load or create the study; refuse one that holds trials with a different search
+    space, objective or fixed settings (``base``: the preset with ``--set``), as they would
+    not be comparable with the new ones. ``worker``: which ``--jobs`` process asks."""
     optuna = _optuna()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
@@ -173,30 +184,26 @@ def open_study(storage: str, study: str, space: dict, preset: str, seed: int = 0
     s = optuna.create_study(storage=rdb, study_name=study, direction=objective.direction, load_if_exists=True,
                             sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner])
     resumed = len(s.get_trials(deepcopy=False))
-    if resumed:  # a sampler seeded as before would draw the first trials' settings again
-        s.sampler = optuna.samplers.TPESampler(seed=seed + resumed)
+    if resumed or worker:  # a sampler seeded as another's would draw its settings again
+        s.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(seed, worker, resumed))
     if create:
-        stored = s.user_attrs.get(SPACE_ATTR)
         wanted = objective.model_dump_json()
-        if stored is None:
-            s.set_user_attr(SPACE_ATTR, encoded)
-            s.set_user_attr(PRESET_ATTR, preset)
-            s.set_user_attr(OBJECTIVE_ATTR, wanted)
-        elif stored != encoded:
-            raise ConfigError(f"study {study!r} in {storage} exists with a different search space; "
-                              f"resume it with the same preset or start a new one with --study NEW_NAME")
-        elif s.user_attrs.get(OBJECTIVE_ATTR, wanted) != wanted:
-            raise ConfigError(f"study {study!r} in {storage} exists with another objective "
-                              f"({s.user_attrs[OBJECTIVE_ATTR]}); resume it with the same --metric or start a "
-                              f"new one with --study NEW_NAME")
-        if base is not None:
-            fixed = _fixed_settings(base)
-            if BASE_ATTR not in s.user_attrs:
-                s.set_user_attr(BASE_ATTR, fixed)
-            elif s.user_attrs[BASE_ATTR] != fixed:
+        fixed = None if base is None else _fixed_settings(base)
+        if resumed:  # a study with trials takes only trials comparable with them
+            if s.user_attrs.get(SPACE_ATTR, encoded) != encoded:
+                raise ConfigError(f"study {study!r} in {storage} exists with a different search space; "
+                                  f"resume it with the same preset or start a new one with --study NEW_NAME")
+            if s.user_attrs.get(OBJECTIVE_ATTR, wanted) != wanted:
+                raise ConfigError(f"study {study!r} in {storage} exists with another objective "
+                                  f"({s.user_attrs[OBJECTIVE_ATTR]}); resume it with the same --metric or start a "
+                                  f"new one with --study NEW_NAME")
+            if fixed is not None and s.user_attrs.get(BASE_ATTR, fixed) != fixed:
                 raise ConfigError(f"study {study!r} in {storage} was run with other fixed settings ("
                                   f"{_settings_differ(s.user_attrs[BASE_ATTR], fixed)}); resume it with the same "
                                   "preset and --set values, or start a new one with --study NEW_NAME")
+        for attr, value in ((SPACE_ATTR, encoded), (PRESET_ATTR, preset), (OBJECTIVE_ATTR, wanted), (BASE_ATTR, fixed)):
+            if value is not None and s.user_attrs.get(attr) != value:
+                s.set_user_attr(attr, value)
     return s
 
 
@@ -223,7 +230,7 @@ def _objective(app: Application, space: dict, objective: Objective, out: Path, l
             value = measure(objective, metrics, run_dir)
         except optuna.TrialPruned:
             raise
-        except TrainingInterrupted:
+        except (TrainingInterrupted, KeyboardInterrupt):  # in training, or in setup, evaluation, writing
             trial.set_user_attr("error", "interrupted (Ctrl-C)")
             # run its settings first when the study resumes (Optuna re-asks the same values)
             trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
@@ -263,7 +270,7 @@ def _copy_best(study, out: Path) -> Path | None:
 
 
 def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
-            objective, app: Application | None = None):
+            objective, app: Application | None = None, worker: int = 0):
     """One process of a study; ``app`` is the caller's prepared application (same process)."""
     import torch
 
@@ -276,7 +283,8 @@ def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_sample
         trial_log.addFilter(_QuietInterrupt())
     app = app or application_for(base, iw_samples)
     space = app.space()
-    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base)
+    study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base,
+                       worker=worker)
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     if len(study.get_trials(deepcopy=False, states=done)) >= n_trials:
         _copy_best(study, Path(out))
@@ -286,65 +294,98 @@ def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_sample
     _copy_best(study, Path(out))
 
 
-def _spawned_worker(*args) -> None:
+def _spawned_worker(*args, worker: int) -> None:
     """A ``--jobs`` process: Ctrl-C, which reaches every process of the terminal, ends it
     quietly (its trial is recorded); the parent reports the stop."""
     try:
-        _worker(*args)
+        _worker(*args, worker=worker)
     except KeyboardInterrupt:
         pass
 
 
-def _storage_name(storage: str) -> str:
-    """The storage URL as written in ``STUDY.json``: without a password."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(storage).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: open_study has refused it already
-        return storage
-
-
-def _sqlite_file(storage: str) -> Path | None:
-    """The database file of a SQLite storage (it may live in ``--out``), else None."""
+def _storage_identity(storage: str) -> tuple[str, Path | None]:
+    """The storage as ``STUDY.json`` names it: a SQLite database by its absolute path (a
+    relative URL means another file from another folder), others by URL without password;
+    and the SQLite file, which may live in ``--out``."""
     try:
         from sqlalchemy.engine import make_url
 
         url = make_url(storage)
-    except Exception:
-        return None
-    return Path(url.database).resolve() if url.get_backend_name() == "sqlite" and url.database else None
+    except Exception:  # not a URL SQLAlchemy reads: open_study refuses it
+        return storage, None
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        database = Path(url.database).resolve()
+        return f"sqlite:///{database}", database
+    return url.render_as_string(hide_password=True), None
 
 
-def claim_out(out: Path, storage: str, study_name: str, study) -> None:
-    """Make ``out`` this study's folder (``STUDY.json``), refusing one that holds another
-    study's trials, whose ``trial_NNNN`` and ``best`` the new ones would overwrite, or
-    files that are not a study's."""
-    owner = {"study": study_name, "storage": _storage_name(storage)}
+def _read_owner(marker: Path) -> dict:
+    try:
+        found = json.loads(marker.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{marker} is not readable as a study's record ({e}); give another --out") from None
+    if not isinstance(found, dict):
+        raise ConfigError(f"{marker} is not a study's record (a JSON object with 'study' and 'storage'); "
+                          "give another --out")
+    return found
+
+
+def check_out(out: Path, storage: str, study_name: str) -> None:
+    """Refuse an ``--out`` that is another study's (``STUDY.json``), whose ``trial_NNNN`` and
+    ``best`` the new trials would overwrite, or that holds files that are not this study's;
+    before the study is created, so a refused command leaves nothing behind."""
+    owner = {"study": study_name, "storage": _storage_identity(storage)[0]}
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
     marker = out / OUT_MARKER
     if marker.is_file():
-        try:
-            found = json.loads(marker.read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{marker} is not readable as a study's record ({e}); give another --out") from None
+        found = _read_owner(marker)
         if found != owner:
             raise ConfigError(f"{out} holds the trials of study {found.get('study')!r} in {found.get('storage')}; "
                               f"give another --out for study {study_name!r} (or resume that one with --study and "
                               "--storage)")
         return
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
-    entries = [p for p in out.iterdir()] if out.is_dir() else []
-    ours = {Path(t.user_attrs.get("run_dir", "")).name for t in study.get_trials(deepcopy=False)
-            if Path(t.user_attrs.get("run_dir", "")).parent == out}
-    database = _sqlite_file(storage)
-    foreign = [p.name for p in entries if p.name not in ours and p.name != "best" and not p.name.startswith(".best-")
-               and not (database and p.resolve().name.startswith(database.name) and p.resolve().parent == database.parent)]
+    entries = [e for e in out.iterdir() if not e.name.startswith(".")] if out.is_dir() else []
+    if not entries:
+        return
+    ours = set()  # a study's folder from before STUDY.json: the run directories its trials name
+    database = _storage_identity(storage)[1]
+    if database is None or database.is_file():
+        optuna = _optuna()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+        except Exception:  # no such study (or storage): nothing here is its
+            trials = []
+        ours = {Path(t.user_attrs["run_dir"]).resolve() for t in trials if t.user_attrs.get("run_dir")}
+    foreign = [e.name for e in entries if e.resolve() not in ours and e.name != "best"
+               and not (database is not None and e.resolve().parent == database.parent
+                        and e.name.startswith(database.name))]
     if foreign:
         raise ConfigError(f"{out} is not empty and is not this study's folder (it holds {', '.join(sorted(foreign)[:3])}"
                           f"{', ...' if len(foreign) > 3 else ''}); give a new or empty --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, json.dumps(owner, indent=2) + "\n")
+
+
+def claim_out(out: Path, storage: str, study_name: str) -> None:
+    """Write ``OUT/STUDY.json``: the folder is this study's from now on."""
+    marker = out / OUT_MARKER
+    if not marker.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps({"study": study_name, "storage": _storage_identity(storage)[0]},
+                                             indent=2) + "\n")
+
+
+def _stopped_message(study, storage: str) -> str:
+    optuna = _optuna()
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+    queued = sorted(t.user_attrs["retry_of"] for t in trials
+                    if t.state == optuna.trial.TrialState.WAITING and "retry_of" in t.user_attrs)
+    stopped = f"trial{'s' if len(queued) > 1 else ''} {', '.join(map(str, queued))}"
+    again = (f"; the settings of {stopped}, which it stopped, run first when " if queued else
+             "; ") + "the same command is run again"
+    return f"the study stopped with {finished} finished trial(s) in {_storage_identity(storage)[0]}{again}"
 
 
 def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_trials: int,
@@ -371,10 +412,14 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
         raise ConfigError(f"--set {searched[0]} fixes a setting the study searches (the preset's search: section); "
                           "drop the --set, or tune from a YAML file whose search: leaves it out")
     objective = resolve_objective(app, metric, direction)
+    out = Path(out).resolve()  # trials record absolute run directories
+    check_out(out, storage, study_name)
     app.prepare()
-    out = Path(out)
+    database = _storage_identity(storage)[1]
+    if database is not None and out in database.parents:
+        database.parent.mkdir(parents=True, exist_ok=True)  # a database in --out: the folder is made now
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base)  # fail fast
-    claim_out(out, storage, study_name, study)
+    claim_out(out, storage, study_name)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     args = (base, str(out), storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
             objective)
@@ -383,23 +428,18 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
             _worker(*args, app=app)  # the data read by prepare() above is used, not read again
         else:
             ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_spawned_worker, args=args[:8] + (seed + j,) + args[9:]) for j in range(jobs)]
+            procs = [ctx.Process(target=_spawned_worker, args=args, kwargs={"worker": j}) for j in range(jobs)]
             for p in procs:
                 p.start()
             for p in procs:
                 p.join()
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt:
         if jobs > 1:
             for p in procs:  # the workers had the same Ctrl-C; let them record their trials
                 p.join(timeout=30)
         study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
         _copy_best(study, out)
-        counts = summary(study)["states"]
-        where = f"at trial {e.trial_number}, recorded as failed and queued to run first, " if isinstance(
-            e, _Interrupted) else ""
-        raise TrainingInterrupted(
-            f"the study stopped {where}with {counts['complete'] + counts['pruned']} finished trial(s) in "
-            f"{_storage_name(storage)}; run the same command again to go on") from None
+        raise TrainingInterrupted(_stopped_message(study, storage)) from None
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
     _copy_best(study, out)
     result = summary(study) | {"metric": objective.metric, "direction": objective.direction}
