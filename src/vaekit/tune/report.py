@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vaekit.errors import RunDirError
 from vaekit.tune.objectives import METRICS_FILE
-from vaekit.tune.study import OBJECTIVE_ATTR, _optuna, decoded_params, open_study
+from vaekit.tune.study import OBJECTIVE_ATTR, _optuna, decoded_params, flatten_settings, open_study
 
 
 def _row(cells: list[str]) -> str:
@@ -92,10 +92,10 @@ def run_summary(run_dir: Path) -> tuple[dict, dict]:
             params = json.loads((r / name).read_text()).get("params", {})
         except (ValueError, UnicodeDecodeError) as e:
             raise RunDirError(f"{r / name}: not valid JSON ({e})") from None
-        flat = _flatten({"params": params})
+        flat = flatten_settings({"params": params})
     elif "transformer" in (doc := read_config(r)):  # a dimensionality-reduction model
         fitted = doc["transformer"]
-        flat = _flatten({"params": fitted.get("params", {})})
+        flat = flatten_settings({"params": fitted.get("params", {})})
         history = [h for h in fitted.get("history") or [] if isinstance(h, dict)]
         if history:
             validated = [h["val_loss"] for h in history if isinstance(h.get("val_loss"), (int, float))]
@@ -103,7 +103,7 @@ def run_summary(run_dir: Path) -> tuple[dict, dict]:
                            best_val_loss=min(validated) if validated else None)
     else:
         cfg = runs.run_config(r).model_dump()
-        flat = _flatten({k: v for k, v in cfg.items() if k != "search"})
+        flat = flatten_settings({k: v for k, v in cfg.items() if k != "search"})
         history = runs.read_metrics(r)
         if history:
             best = min(history, key=lambda h: h.get("val_loss", h["train_loss"]))
@@ -135,13 +135,3 @@ def compare(run_dirs: list[Path]) -> str:
         cells += [f"{metrics[k]:.4f}" if isinstance(metrics.get(k), float) else str(metrics.get(k, "")) for k in mkeys]
         lines.append(_row([name, *cells]))
     return "\n".join(lines) + "\n"
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out

@@ -126,11 +126,12 @@ def suggest(trial, space: dict[str, SearchParam]) -> dict:
     return values
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
+def flatten_settings(tree: dict, prefix: str = "") -> dict:
+    """Nested settings as dotted keys: {"train": {"lr": 1e-3}} -> {"train.lr": 1e-3}."""
     out = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flatten_settings(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -142,7 +143,7 @@ def _fixed_settings(base: dict) -> str:
 
 
 def _settings_differ(stored: str, wanted: str) -> str:
-    old, new = _flat(json.loads(stored)), _flat(json.loads(wanted))
+    old, new = flatten_settings(json.loads(stored)), flatten_settings(json.loads(wanted))
     changed = [k for k in sorted(old.keys() | new.keys()) if old.get(k, "unset") != new.get(k, "unset")]
     return "; ".join(f"{k}: {json.dumps(old.get(k, 'unset'))} then, {json.dumps(new.get(k, 'unset'))} now"
                      for k in changed[:3]) + (f" (and {len(changed) - 3} more)" if len(changed) > 3 else "")
