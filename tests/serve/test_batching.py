@@ -193,3 +193,25 @@ def test_a_body_over_the_limit_sent_while_a_request_waits_gets_413():
         answer = s.recv(64)
         s.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_requests_whose_client_left_take_no_room_in_a_batch():
+    calls = []
+
+    def recording(batch):
+        calls.append([r[0] for r in batch])
+        return [r[0] for r in batch]
+
+    async def main():
+        b = Batcher(recording, len, ThreadPoolExecutor(1), 0.05, 4)
+        b.start()
+        try:
+            tasks = [asyncio.ensure_future(b.submit([i, i])) for i in range(3)]  # 2 rows each, 4 to a batch
+            await asyncio.sleep(0)
+            tasks[0].cancel()  # its client left before the batch was taken
+            return await asyncio.gather(*tasks[1:])
+        finally:
+            await b.stop()
+
+    assert asyncio.run(main()) == [1, 2]
+    assert calls == [[1, 2]]  # the left request's rows did not push request 2 into a second batch

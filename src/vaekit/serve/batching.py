@@ -81,12 +81,18 @@ class Batcher:
         return result
 
     def _take(self) -> list:
+        """The next batch: queued requests up to ``max_rows`` rows (at least one request),
+        leaving out requests whose client has left, so they take no room in it."""
         batch, rows = [], 0
-        while self.queue and (not batch or rows + self.queue[0][1] <= self.max_rows):
+        while self.queue:
+            n, fut = self.queue[0][1], self.queue[0][2]
+            if not fut.done() and batch and rows + n > self.max_rows:
+                break
             item = self.queue.popleft()
-            rows += item[1]
-            batch.append(item)
-        self.queued_rows -= rows
+            self.queued_rows -= n
+            if not fut.done():
+                rows += n
+                batch.append(item)
         if self.queued_rows < self.max_rows:
             self.full.clear()
         return batch
@@ -103,8 +109,7 @@ class Batcher:
                     await asyncio.wait_for(self.full.wait(), wait)
                 except asyncio.TimeoutError:
                     pass
-            batch = self._take()
-            live = [item for item in batch if not item[2].done()]  # skip requests whose client left
+            live = self._take()
             if not live:
                 continue
             try:
