@@ -1,7 +1,8 @@
 """Hyperparameter search on Optuna with a real database (``vaekit tune``), and run comparison.
 
 - :mod:`vaekit.tune.objectives`: what a trial trains and measures, per application;
-- :mod:`vaekit.tune.study`: the study (storage, search space, workers, the best run);
+- :mod:`vaekit.tune.study`: the study (storage, search space, workers, Ctrl-C);
+- :mod:`vaekit.tune.folder`: the study's ``--out`` folder (``STUDY.json``, ``best/``);
 - :mod:`vaekit.tune.report`: the trials table, Optuna's plots, ``vaekit compare``.
 """
 

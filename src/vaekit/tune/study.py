@@ -26,7 +26,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Callable, Iterable
@@ -34,6 +33,7 @@ from typing import Callable, Iterable
 from vaekit.config import SearchParam
 from vaekit.errors import ConfigError, TrainingInterrupted, VaekitError
 from vaekit.train.checkpoint import atomic_write_text
+from vaekit.tune.folder import check_out, claim_out, copy_best, storage_identity
 from vaekit.tune.objectives import (
     METRICS_FILE,
     Application,
@@ -47,7 +47,6 @@ SPACE_ATTR = "vaekit_search_space"
 PRESET_ATTR = "vaekit_preset"
 OBJECTIVE_ATTR = "vaekit_objective"
 BASE_ATTR = "vaekit_settings"
-OUT_MARKER = "STUDY.json"
 # data settings that choose the data or the validation examples: trials must share them
 SHARED_DATA_SETTINGS = ("name", "val_size", "limit", "eval_limit", "seed", "validation_users", "ignore", "sep",
                         "min_rating", "min_user_items")
@@ -245,31 +244,6 @@ def _objective(app: Application, space: dict, objective: Objective, out: Path, l
     return run_trial
 
 
-def _copy_best(study, out: Path) -> Path | None:
-    """Copy the best trial's run directory to ``out/best`` (replaced atomically by rename)."""
-    try:
-        best = study.best_trial
-    except ValueError:
-        return None
-    src = Path(best.user_attrs.get("run_dir", ""))
-    dest = out / "best"
-    marker = dest / "TRIAL"
-    if marker.is_file() and marker.read_text().strip() == str(best.number):
-        return dest
-    if not src.is_dir():
-        return None
-    tmp = out / f".best-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    (tmp / "TRIAL").write_text(f"{best.number}\n")
-    old = out / f".best-old-{os.getpid()}"
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
-    return dest
-
-
 def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_samples, seed, pruner, threads,
             objective, app: Application | None = None, worker: int = 0):
     """One process of a study; ``app`` is the caller's prepared application (same process)."""
@@ -288,11 +262,11 @@ def _worker(base, out, storage, study_name, preset, n_trials, timeout, iw_sample
                        worker=worker)
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     if len(study.get_trials(deepcopy=False, states=done)) >= n_trials:
-        _copy_best(study, Path(out))
+        copy_best(study, Path(out))
         return
     study.optimize(_objective(app, space, objective, Path(out), print), n_trials=n_trials, timeout=timeout,
                    catch=(Exception,), callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=done)])
-    _copy_best(study, Path(out))
+    copy_best(study, Path(out))
 
 
 def _spawned_worker(*args, worker: int) -> None:
@@ -304,79 +278,6 @@ def _spawned_worker(*args, worker: int) -> None:
         pass
 
 
-def _storage_identity(storage: str) -> tuple[str, Path | None]:
-    """The storage as ``STUDY.json`` names it: a SQLite database by its absolute path (a
-    relative URL means another file from another folder), others by URL without password;
-    and the SQLite file, which may live in ``--out``."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        url = make_url(storage)
-    except Exception:  # not a URL SQLAlchemy reads: open_study refuses it
-        return storage, None
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        database = Path(url.database).resolve()
-        return f"sqlite:///{database}", database
-    return url.render_as_string(hide_password=True), None
-
-
-def _read_owner(marker: Path) -> dict:
-    try:
-        found = json.loads(marker.read_text())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{marker} is not readable as a study's record ({e}); give another --out") from None
-    if not isinstance(found, dict):
-        raise ConfigError(f"{marker} is not a study's record (a JSON object with 'study' and 'storage'); "
-                          "give another --out")
-    return found
-
-
-def check_out(out: Path, storage: str, study_name: str) -> None:
-    """Refuse an ``--out`` that is another study's (``STUDY.json``), whose ``trial_NNNN`` and
-    ``best`` the new trials would overwrite, or that holds files that are not this study's;
-    before the study is created, so a refused command leaves nothing behind."""
-    owner = {"study": study_name, "storage": _storage_identity(storage)[0]}
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
-    marker = out / OUT_MARKER
-    if marker.is_file():
-        found = _read_owner(marker)
-        if found != owner:
-            raise ConfigError(f"{out} holds the trials of study {found.get('study')!r} in {found.get('storage')}; "
-                              f"give another --out for study {study_name!r} (or resume that one with --study and "
-                              "--storage)")
-        return
-    entries = [e for e in out.iterdir() if not e.name.startswith(".")] if out.is_dir() else []
-    if not entries:
-        return
-    ours = set()  # a study's folder from before STUDY.json: the run directories its trials name
-    database = _storage_identity(storage)[1]
-    if database is None or database.is_file():
-        optuna = _optuna()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
-        except Exception:  # no such study (or storage): nothing here is its
-            trials = []
-        ours = {Path(t.user_attrs["run_dir"]).resolve() for t in trials if t.user_attrs.get("run_dir")}
-    foreign = [e.name for e in entries if e.resolve() not in ours and e.name != "best"
-               and not (database is not None and e.resolve().parent == database.parent
-                        and e.name.startswith(database.name))]
-    if foreign:
-        raise ConfigError(f"{out} is not empty and is not this study's folder (it holds {', '.join(sorted(foreign)[:3])}"
-                          f"{', ...' if len(foreign) > 3 else ''}); give a new or empty --out")
-
-
-def claim_out(out: Path, storage: str, study_name: str) -> None:
-    """Write ``OUT/STUDY.json``: the folder is this study's from now on."""
-    marker = out / OUT_MARKER
-    if not marker.is_file():
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(marker, json.dumps({"study": study_name, "storage": _storage_identity(storage)[0]},
-                                             indent=2) + "\n")
-
-
 def _stopped_message(study, storage: str) -> str:
     optuna = _optuna()
     trials = study.get_trials(deepcopy=False)
@@ -386,7 +287,7 @@ def _stopped_message(study, storage: str) -> str:
     stopped = f"trial{'s' if len(queued) > 1 else ''} {', '.join(map(str, queued))}"
     again = (f"; the settings of {stopped}, which it stopped, run first when " if queued else
              "; ") + "the same command is run again"
-    return f"the study stopped with {finished} finished trial(s) in {_storage_identity(storage)[0]}{again}"
+    return f"the study stopped with {finished} finished trial(s) in {storage_identity(storage)[0]}{again}"
 
 
 def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_trials: int,
@@ -416,7 +317,7 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
     out = Path(out).resolve()  # trials record absolute run directories
     check_out(out, storage, study_name)
     app.prepare()
-    database = _storage_identity(storage)[1]
+    database = storage_identity(storage)[1]
     if database is not None and out in database.parents:
         database.parent.mkdir(parents=True, exist_ok=True)  # a database in --out: the folder is made now
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective, base=base)  # fail fast
@@ -439,10 +340,10 @@ def tune(preset: str, base: dict, out: Path, storage: str, study_name: str, n_tr
             for p in procs:  # the workers had the same Ctrl-C; let them record their trials
                 p.join(timeout=30)
         study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
-        _copy_best(study, out)
+        copy_best(study, out)
         raise TrainingInterrupted(_stopped_message(study, storage)) from None
     study = open_study(storage, study_name, space, preset, seed, pruner, objective=objective)
-    _copy_best(study, out)
+    copy_best(study, out)
     result = summary(study) | {"metric": objective.metric, "direction": objective.direction}
     if result["states"]["complete"] == 0:
         failed = [t for t in study.get_trials(deepcopy=False) if t.state == _optuna().trial.TrialState.FAIL]
