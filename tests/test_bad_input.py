@@ -155,3 +155,40 @@ def test_settings_given_with_resume_are_reported_as_not_applied(tmp_path, cli):
     assert code == 0
     assert "a resumed run keeps its own config.json; not applied: train.lr=5" in err
     assert (out / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("nested", "config.json is not a valid description: its JSON is nested too deeply"),
+    ("directory", "config.json is a directory, not a file"),
+    ("settings", "config.json: run.config is not valid image settings (1 problem(s); first: model.latent_dim"),
+    ("no settings", "config.json: 'run' holds no 'config' section"),
+    ("integer weights", "holds int64 numbers where the model has floating-point weights"),
+])
+def test_damaged_side_files_are_one_line_errors(run, tmp_path, damage, message, cli):
+    import json
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    if damage == "nested":
+        (copy / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "directory":
+        (copy / "config.json").unlink()
+        (copy / "config.json").mkdir()
+    elif damage == "settings":
+        config["run"]["config"]["model"]["latent_dim"] = "many"
+        (copy / "config.json").write_text(json.dumps(config))
+    elif damage == "no settings":
+        config["run"] = {"command": "x"}
+        (copy / "config.json").write_text(json.dumps(config))
+    else:
+        weights = load_file(copy / "model.safetensors")
+        weights = {k: v.round().to(torch.int64) for k, v in weights.items()}
+        save_file(weights, copy / "model.safetensors")
+    code, err = cli("reconstruct", str(copy), "-n", "2", "--out", str(tmp_path / "s.png"))
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "s.png").exists()

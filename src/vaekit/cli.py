@@ -419,6 +419,10 @@ def reconstruct(
         _print_sentence(line)
         return
     if sentence is not None:
+        if kind is None:  # config.json cannot tell the kind: say what is wrong with it
+            from vaekit.io import read_config
+
+            read_config(run)
         raise typer.BadParameter("a sentence is for text runs; this is an image run", param_hint="SENTENCE")
     model, _, data = load_run(run)
     x = data.test.x[:n]

@@ -17,7 +17,7 @@ from safetensors.torch import save as st_save
 
 from vaekit.core import VAE
 from vaekit.errors import ModelFileError, RunDirError
-from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors
+from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors, read_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -38,12 +38,7 @@ def read_config(directory: str | Path) -> dict:
     path = Path(directory) / CONFIG_FILE
     if not Path(directory).is_dir():
         raise ModelFileError(f"model directory {directory} does not exist")
-    try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path} is missing") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{path} is not valid JSON: {e}") from None
+    config = read_json(path)
     if not isinstance(config, dict) or "kind" not in config:
         raise ModelFileError(f"{path} does not describe a vaekit model (no 'kind')")
     return config
@@ -67,7 +62,8 @@ def stored_settings(doc: dict) -> dict:
     """``run.config`` of a ``config.json``, read as the version that wrote it meant it."""
     settings = doc["run"]["config"]
     train = settings.get("train") if isinstance(settings, dict) else None
-    if doc["run"].get("settings_format", 1) < 2 and isinstance(train, dict) and train.get("precision") == "fp32":
+    fmt = doc["run"].get("settings_format", 1)
+    if isinstance(fmt, int) and fmt < 2 and isinstance(train, dict) and train.get("precision") == "fp32":
         settings = {**settings, "train": {**train, "precision": "auto"}}  # the old default, not a choice
     return settings
 
@@ -77,7 +73,23 @@ def run_settings(run_dir: str | Path, kind: str, settings_class):
     doc = read_config(run_dir)
     if doc.get("kind") != kind or "run" not in doc:
         raise RunDirError(f"{run_dir} is not a {kind} run directory (config.json kind {doc.get('kind')!r})")
-    return settings_class.model_validate(stored_settings(doc))
+    return validated_stored_settings(doc, Path(run_dir) / CONFIG_FILE, settings_class)
+
+
+def validated_stored_settings(doc: dict, path: Path, settings_class):
+    """``run.config`` of ``doc`` (read from ``path``) validated into ``settings_class``; a
+    damaged or hand-edited one is a :class:`ModelFileError` naming the first bad field."""
+    from pydantic import ValidationError
+
+    if not isinstance(doc["run"], dict) or not isinstance(doc["run"].get("config"), dict):
+        raise ModelFileError(f"{path}: 'run' holds no 'config' section (the settings the run was trained with)")
+    try:
+        return settings_class.model_validate(stored_settings(doc))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ModelFileError(f"{path}: run.config is not valid {doc.get('kind')} settings ({e.error_count()} "
+                             f"problem(s); first: {where}: {first['msg']})") from None
 
 
 def _check_size(config: dict, stored: int) -> None:
@@ -113,6 +125,11 @@ def from_pretrained(directory: str | Path) -> VAE:
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelFileError(f"{Path(directory) / CONFIG_FILE}: invalid model description: {first}") from None
+    expected = model.state_dict()
+    for name, t in tensors.items():  # load_state_dict would cast integer weights to float silently
+        if name in expected and expected[name].is_floating_point() and not t.is_floating_point():
+            raise ModelFileError(f"{Path(directory) / WEIGHTS_FILE}: tensor {name!r} holds {str(t.dtype)[6:]} "
+                                 "numbers where the model has floating-point weights")
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as e:

@@ -29,7 +29,7 @@ import torch
 from vaekit.builders import build_vae
 from vaekit.config import RunConfig
 from vaekit.errors import RunDirError, TrainingInterrupted
-from vaekit.io import CONFIG_FILE, SETTINGS_FORMAT, read_config, stored_settings
+from vaekit.io import CONFIG_FILE, SETTINGS_FORMAT, read_config, validated_stored_settings
 from vaekit.train import Trainer
 from vaekit.train.checkpoint import atomic_write_text, current_umask
 
@@ -264,7 +264,7 @@ def run_config(path: str | Path) -> RunConfig:
     doc = read_config(path)
     if "run" not in doc:
         raise RunDirError(f"{path} is a model directory without run information (no 'run' in config.json)")
-    return RunConfig.model_validate(stored_settings(doc))
+    return validated_stored_settings(doc, Path(path) / CONFIG_FILE, RunConfig)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -346,6 +346,7 @@ def create_run(run_dir: Path, document: dict, overwrite: bool, vocab, report: di
     train = document.get("run", {}).get("config", {}).get("train")
     if train is not None:  # a bad device or precision writes nothing
         check_train_settings(TrainConfig.model_validate(train))
+    document["vocab_sha256"] = vocab.fingerprint()  # the model built from it keeps it in its config.json
     with replacing(run_dir, overwrite, log) as run_dir:
         vocab.save(run_dir)
         write_config(run_dir, document)

@@ -132,6 +132,59 @@ def test_save_and_load_give_the_same_scores(fitted, cancer, tmp_path):
         VAEDetector.load(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("scores of another detector", "does not belong to"),
+    ("NaN score", "decision_scores holds NaN or infinite values"),
+    ("2-D scores", "decision_scores must be a non-empty 1-D array"),
+    ("no scores", "decision_scores must be a non-empty 1-D array"),
+    ("NaN threshold", "'threshold' must be a finite number"),
+    ("contamination edited", "does not belong to"),
+    ("columns cut", "is used but not listed in 'columns'"),
+    ("nested detector.json", "detector.json is not a valid description: its JSON is nested too deeply"),
+    ("detector.json directory", "detector.json is a directory, not a file"),
+])
+def test_a_tampered_detector_is_refused(fitted, tmp_path, damage, message):
+    from safetensors.numpy import save as save_numpy
+
+    d = fitted.save(tmp_path / "det")
+    meta = json.loads((d / "detector.json").read_text())
+    scores = fitted.decision_scores_.copy()
+    if damage == "scores of another detector":
+        scores = scores[::-1] * 1.5
+    elif damage == "NaN score":
+        scores[3] = np.nan
+    elif damage == "2-D scores":
+        scores = np.stack([scores, scores])
+    elif damage == "no scores":
+        scores = scores[:0]
+    elif damage == "NaN threshold":
+        meta["threshold"] = float("nan")
+    elif damage == "contamination edited":
+        meta["params"]["contamination"] = 0.3
+    elif damage == "columns cut":
+        meta["preprocessor"]["columns"] = meta["preprocessor"]["columns"][:5]
+    (d / "detector.safetensors").write_bytes(save_numpy({"decision_scores": np.ascontiguousarray(scores)}))
+    (d / "detector.json").write_text(json.dumps(meta))
+    if damage == "nested detector.json":
+        (d / "detector.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "detector.json directory":
+        (d / "detector.json").unlink()
+        (d / "detector.json").mkdir()
+    with pytest.raises(ModelFileError, match=message):
+        VAEDetector.load(d)
+
+
+def test_a_detector_saved_after_set_params_loads(fitted, cancer, tmp_path):
+    """The saved threshold is the one its scores and contamination give, so a detector
+    whose contamination was changed after fitting still loads, with that contamination."""
+    import copy
+
+    det = copy.deepcopy(fitted).set_params(contamination=0.2)
+    loaded = VAEDetector.load(det.save(tmp_path / "det"))
+    assert loaded.contamination == 0.2
+    assert loaded.threshold_ == pytest.approx(np.percentile(fitted.decision_scores_, 80))
+
+
 @pytest.mark.parametrize("value", [0, 0.0, 0.51, 1, -0.1, True, "0.1", None])
 def test_contamination_outside_range_is_refused(value):
     with pytest.raises(ParameterError, match=r"contamination must be in \(0, 0.5\]"):

@@ -82,6 +82,27 @@ def test_save_and_load(series_fit, tmp_path):
                           det.decision_function(df[["value"]], timestamps=df["timestamp"]))
 
 
+@pytest.mark.parametrize("name, value, message", [
+    ("scale", [-1.0], "every scale must be > 0"),
+    ("center", [np.nan], "center must be 1 finite number"),
+    ("scale", [1.0, 2.0], "scale must be 1 finite number"),
+    ("decision_scores", None, "does not belong to"),
+])
+def test_tampered_series_files_are_refused(series_fit, tmp_path, name, value, message):
+    from safetensors.numpy import load_file
+    from safetensors.numpy import save as save_numpy
+
+    from vaekit.errors import ModelFileError
+
+    _, det = series_fit
+    d = det.save(tmp_path / "s")
+    arrays = load_file(d / "detector.safetensors")
+    arrays[name] = arrays[name] * 3 + 1 if value is None else np.asarray(value, np.float64)
+    (d / "detector.safetensors").write_bytes(save_numpy(arrays))
+    with pytest.raises(ModelFileError, match=message):
+        SeriesDetector.load(d)
+
+
 def test_several_series_and_labels_in_fit():
     df = sine(200, spike_at=150)
     two = pd.DataFrame({"a": df["value"], "b": -df["value"]})

@@ -44,6 +44,8 @@ def test_reconstruct_and_interpolate(molecule_run, capsys, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["reconstruct", "{run}", "not-a-molecule"], "not a valid SMILES"),
     (["reconstruct", "{run}", "[U]"], "not in the model's selfies vocabulary"),
+    (["reconstruct", "{run}", "CCO ethanol"], "holds whitespace"),
+    (["reconstruct", "{run}", "CC\tO"], "holds whitespace"),
     (["optimize", "{run}", "--objective", "potency"], "unknown objective 'potency'"),
     (["optimize", "{run}", "--method", "annealing"], "unknown method 'annealing'"),
     (["sample", "{run}", "-n", "2", "--out", "{tmp}/mols.txt"], "written as .csv"),
@@ -119,3 +121,15 @@ def test_eval_limit_cuts_validation_and_test_to_seeded_subsets(library):
     for split in ("valid", "test"):
         assert len(cut[split]) == 7 and set(cut[split]) <= set(full[split])
     assert cut == splits(eval_limit=7)  # seeded: the same subsets every time
+
+
+def test_a_vocabulary_from_another_run_is_refused(molecule_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(molecule_run, copy)
+    vocab = json.loads((copy / "vocab.json").read_text())
+    (copy / "vocab.json").write_text(json.dumps({**vocab, "tokens": vocab["tokens"][:6]}))
+    assert main(["reconstruct", str(copy), "CCO"]) == 2
+    assert "vocab.json holds 6 tokens but the model" in " ".join(capsys.readouterr().err.split())

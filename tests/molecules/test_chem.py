@@ -8,8 +8,9 @@ from vaekit.molecules import chem
 
 def test_canonical_smiles_and_invalid_input():
     assert chem.canonical("OCC") == chem.canonical("C(O)C") == "CCO"
-    for bad in ("", "C1CC", "not a molecule", None):
+    for bad in ("", "C1CC", "not a molecule", None, "CCO ethanol", "CC\nO", "   "):
         assert chem.canonical(bad) is None
+    assert chem.canonical(" CCO\n") == "CCO"  # surrounding whitespace is not part of it
 
 
 def test_properties_of_known_molecules():

@@ -326,6 +326,8 @@ def test_text_operations_match_the_model(client, runs):
     ("interpolate", {"a": "x", "b": "y", "steps": 100}, "steps"),
     ("encode", {"sentences": []}, "sentences"),
     ("decode", {"z": [[0.0, 1.0]]}, "z"),
+    ("encode", {"sentences": ["the cat " * 7]}, "the sentence has 14 words, more than the 12 this model reads"),
+    ("reconstruct", {"sentence": "a dog " * 7}, "the sentence has 14 words, more than the 12 this model reads"),
 ])
 def test_bad_text_requests_are_422(client, path, body, needle):
     r = client.post(f"/v1/models/words/{path}", json=body)

@@ -55,6 +55,9 @@ def test_molecule_operations_match_the_model(mclient, molecule_dir):
     ("properties", {"smiles": ["C1CC"]}, "not a valid SMILES"),
     ("generate", {"n": 2, "strategy": "beam"}, "strategy"),
     ("draw", {"smiles": ["CCO"], "width": 10000}, "width"),
+    ("draw", {"smiles": ["C" * 501]}, "smiles"),
+    ("properties", {"smiles": ["CCO junk"]}, "not a valid SMILES"),
+    ("encode", {"smiles": ["CC O"]}, "holds whitespace"),
     ("encode", {"smiles": []}, "smiles"),
     ("decode", {"z": [[0.0]]}, "z"),
 ])

@@ -107,6 +107,7 @@ def test_bad_training_files_exit_2(tmp_path, capsys, case, message):
     (["reconstruct", "RUN"], "give the sentence"),
     (["interpolate", "RUN", "", "a dog", "--steps", "3"], "the sentence is empty"),
     (["interpolate", "RUN", "a", "b", "--steps", "1"], "must be >= 2"),
+    (["reconstruct", "RUN", " ".join(["the"] * 13)], "the sentence has 13 words, more than the 12 this model reads"),
 ])
 def test_bad_generation_requests_exit_2(run, capsys, args, message):
     assert main([str(run) if a == "RUN" else a for a in args]) == 2
@@ -128,3 +129,34 @@ def test_held_out_rows_are_the_split_of_the_full_load(run):
     full = load_text_data(config, vocab, log=lambda m: None)
     assert torch.equal(load_held_out(config, vocab, "test"), full.test.x)
     assert torch.equal(load_held_out(config, vocab, "valid"), full.val.x)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("config missing", "config.json is missing"),
+    ("config truncated", "config.json is not valid JSON"),
+    ("vocab of another size", "holds 5 tokens but the model"),
+    ("vocab reordered", "is not the vocabulary the model"),
+    ("vocab directory", "vocab.json is a directory, not a file"),
+])
+def test_a_damaged_run_names_its_file_not_the_sentence(run, tmp_path, capsys, damage, message):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    vocab = json.loads((copy / "vocab.json").read_text())
+    if damage == "config missing":
+        (copy / "config.json").unlink()
+    elif damage == "config truncated":
+        (copy / "config.json").write_text((copy / "config.json").read_text()[:100])
+    elif damage == "vocab of another size":
+        (copy / "vocab.json").write_text(json.dumps({**vocab, "tokens": vocab["tokens"][:5]}))
+    elif damage == "vocab reordered":
+        tokens = vocab["tokens"][:4] + vocab["tokens"][4:][::-1]
+        (copy / "vocab.json").write_text(json.dumps({**vocab, "tokens": tokens}))
+    else:
+        (copy / "vocab.json").unlink()
+        (copy / "vocab.json").mkdir()
+    assert main(["reconstruct", str(copy), "the cat"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert message in err and "image run" not in err, err

@@ -1,5 +1,7 @@
 """The vocabulary: specials first, most frequent words, <unk> for the rest, JSON round trip."""
 
+import json
+
 import pytest
 
 from vaekit.errors import DataError, ModelFileError
@@ -29,7 +31,35 @@ def test_save_and_load(tmp_path):
     again = Vocabulary.load(tmp_path)
     assert again.tokens == v.tokens and again.lowercase
     (tmp_path / "vocab.json").write_text("{not json")
-    with pytest.raises(ModelFileError, match="not a valid vocabulary"):
+    with pytest.raises(ModelFileError, match="vocab.json is not valid JSON"):
         Vocabulary.load(tmp_path)
-    with pytest.raises(ModelFileError, match="is missing"):
+    with pytest.raises(ModelFileError, match="is missing: .* is not a text or molecule run directory"):
         Vocabulary.load(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"tokens": ["<pad>", "<bos>", "<eos>", "<unk>", "a"], "lowercase": "false"}, "'lowercase' must be true or false"),
+    ({"tokens": ["<pad>", "<bos>", "<eos>", "<unk>", 7]}, "'tokens' must be a list of strings"),
+    ({"tokens": "abc"}, "'tokens' must be a list of strings"),
+    (["<pad>"], "not a valid vocabulary"),
+    ({"words": []}, "not a valid vocabulary"),
+])
+def test_a_damaged_vocabulary_is_refused_with_its_problem(tmp_path, doc, message):
+    (tmp_path / "vocab.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=message):
+        Vocabulary.load(tmp_path)
+
+
+def test_a_vocabulary_that_does_not_fit_the_model_is_refused(tmp_path):
+    v = Vocabulary.build([["x", "y", "z"]])
+    v.save(tmp_path)
+    fits = {"vocab_size": len(v), "vocab_sha256": v.fingerprint()}
+    assert Vocabulary.load(tmp_path, fits).tokens == v.tokens
+    assert Vocabulary.load(tmp_path, {"vocab_size": len(v)}).tokens == v.tokens  # runs saved before the fingerprint
+    with pytest.raises(ModelFileError, match="holds 7 tokens but the model .* was trained on 9"):
+        Vocabulary.load(tmp_path, {"vocab_size": 9})
+    other = Vocabulary(["<pad>", "<bos>", "<eos>", "<unk>", "z", "y", "x"])  # same size, other order
+    other.save(tmp_path)
+    with pytest.raises(ModelFileError, match="not the vocabulary the model .* was trained with"):
+        Vocabulary.load(tmp_path, fits)
+    assert Vocabulary(v.tokens, lowercase=True).fingerprint() != v.fingerprint()

@@ -17,7 +17,7 @@ from scipy.special import erf
 from scipy.stats import binom
 
 from vaekit.errors import ConfigError, DataError, ModelFileError
-from vaekit.train.checkpoint import load_tensors
+from vaekit.train.checkpoint import load_tensors, read_json
 
 META_FILE = "detector.json"
 SCORES_FILE = "detector.safetensors"
@@ -51,10 +51,35 @@ class DetectorContract:
         if not hasattr(self, "model_"):
             raise DataError("this detector is not fitted: call fit() or load() first")
 
+    def _restore_decision_scores(self, scores: np.ndarray, meta: dict, directory: str | Path) -> None:
+        """``decision_scores_`` read back from ``detector.safetensors``, checked against
+        ``detector.json``: one finite score a training row, and the threshold they give
+        equal to the one saved (a scores file from another run would silently move every
+        decision)."""
+        path = Path(directory) / SCORES_FILE
+        if scores.ndim != 1 or len(scores) == 0:
+            raise ModelFileError(f"{path}: decision_scores must be a non-empty 1-D array, got shape {scores.shape}")
+        if not np.isfinite(scores).all():
+            raise ModelFileError(f"{path}: decision_scores holds NaN or infinite values")
+        self.decision_scores_ = scores.astype(np.float64)
+        self._process_decision_scores()
+        saved = meta.get("threshold")
+        if isinstance(saved, bool) or not isinstance(saved, (int, float)) or not np.isfinite(saved):
+            raise ModelFileError(f"{Path(directory) / META_FILE}: 'threshold' must be a finite number, got {saved!r}")
+        if not np.isclose(self.threshold_, saved, rtol=1e-9, atol=1e-12):
+            raise ModelFileError(f"{path} does not belong to {Path(directory) / META_FILE}: its scores give the "
+                                 f"threshold {self.threshold_:.6g}, the detector was saved with {saved:.6g} "
+                                 "(a file copied in from another detector?)")
+
+    def _saved_threshold(self) -> float:
+        """The threshold that ``decision_scores_`` and ``contamination`` give: what a saved
+        detector stores and what loading it recomputes and checks."""
+        c = check_contamination(self.contamination)
+        return float(np.percentile(self.decision_scores_, 100 * (1 - c)))
+
     def _process_decision_scores(self) -> None:
         """threshold_ and labels_ from decision_scores_, exactly as PyOD's BaseDetector."""
-        c = check_contamination(self.contamination)
-        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - c)))
+        self.threshold_ = self._saved_threshold()
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int).ravel()
         self._mu = float(np.mean(self.decision_scores_))
         self._sigma = float(np.std(self.decision_scores_))
@@ -120,12 +145,7 @@ def read_meta(directory: str | Path, kind: str) -> dict:
     path = Path(directory) / META_FILE
     if not Path(directory).is_dir():
         raise ModelFileError(f"detector directory {directory} does not exist")
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path} is missing: {directory} is not an anomaly detector directory") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{path} is not valid JSON: {e}") from None
+    meta = read_json(path, missing=f"{directory} is not an anomaly detector directory")
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else None
         raise ModelFileError(f"{path}: a {found!r} detector, expected {kind!r}")
@@ -135,12 +155,8 @@ def read_meta(directory: str | Path, kind: str) -> dict:
 def read_kind(directory: str | Path) -> str:
     """'tabular' or 'series': which detector a directory holds."""
     path = Path(directory) / META_FILE
-    try:
-        kind = json.loads(path.read_text()).get("kind")
-    except FileNotFoundError:
-        raise ModelFileError(f"{path} is missing: {directory} is not an anomaly detector directory") from None
-    except (ValueError, UnicodeDecodeError, AttributeError) as e:
-        raise ModelFileError(f"{path} is not a detector description: {e}") from None
+    meta = read_json(path, missing=f"{directory} is not an anomaly detector directory")
+    kind = meta.get("kind") if isinstance(meta, dict) else None
     if kind not in ("tabular", "series"):
         raise ModelFileError(f"{path}: unknown detector kind {kind!r}")
     return kind

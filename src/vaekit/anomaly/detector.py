@@ -227,7 +227,7 @@ class VAEDetector(DetectorContract, BaseEstimator):
                            save_numpy({"decision_scores": np.ascontiguousarray(self.decision_scores_, np.float64)}))
         params = {k: v for k, v in self.get_params().items() if k != "log"}
         meta = {"kind": "tabular", "params": params, "preprocessor": self.preprocessor_.to_dict(),
-                "threshold": self.threshold_, "fit_report": self.fit_report_, "history": self.history_, "extra": extra or {}}
+                "threshold": self._saved_threshold(), "fit_report": self.fit_report_, "history": self.history_, "extra": extra or {}}
         atomic_write_text(directory / META_FILE, dumps(meta))
         return directory
 
@@ -242,13 +242,12 @@ class VAEDetector(DetectorContract, BaseEstimator):
         except (ValueError, KeyError, TypeError, DataError) as e:
             raise ModelFileError(f"{Path(directory) / META_FILE}: not a valid detector description ({e})") from None
         det.model_ = from_pretrained(directory)
-        det.decision_scores_ = read_arrays(directory)["decision_scores"].astype(np.float64)
         if det.preprocessor_.input_kind_ == "frame":
             det.feature_names_in_ = np.asarray(det.preprocessor_.columns_, dtype=object)
         det.n_features_in_ = len(det.preprocessor_.columns_)
         if det.model_.config.get("n_features") != len(det.preprocessor_.encoded_names_):
             raise ModelFileError(f"{directory}: the model has {det.model_.config.get('n_features')} inputs, "
                                  f"{META_FILE} describes {len(det.preprocessor_.encoded_names_)}")
-        det._process_decision_scores()
+        det._restore_decision_scores(read_arrays(directory)["decision_scores"], meta, directory)
         return det
 

@@ -330,5 +330,11 @@ class TabularPreprocessor:
         p.seen_ = {str(k): list(v) for k, v in d.get("seen", {}).items()}
         if len(p.center_) != len(p.numeric_) or len(p.scale_) != len(p.numeric_):
             raise ValueError("numeric columns, centers and scales differ in length")
+        if len(p.constant_values_) != len(p.constant_columns_):
+            raise ValueError("constant columns and their values differ in length")
+        known = set(p.columns_)
+        stray = [c for c in [*p.numeric_, *p.categories_, *p.constant_columns_] if c not in known]
+        if stray:
+            raise ValueError(f"column {stray[0]!r} is used but not listed in 'columns'")
         p._index()
         return p

@@ -321,7 +321,7 @@ class SeriesDetector(DetectorContract, BaseEstimator):
             "center": np.asarray(self.center_, np.float64), "scale": np.asarray(self.scale_, np.float64)}))
         params = {k: v for k, v in self.get_params().items() if k != "log"}
         meta = {"kind": "series", "params": params, "series_names": self.series_names_, "interval": self.interval_,
-                "threshold": self.threshold_, "fit_report": self.fit_report_, "history": self.history_, "extra": extra or {}}
+                "threshold": self._saved_threshold(), "fit_report": self.fit_report_, "history": self.history_, "extra": extra or {}}
         atomic_write_text(directory / META_FILE, dumps(meta))
         return directory
 
@@ -337,12 +337,17 @@ class SeriesDetector(DetectorContract, BaseEstimator):
         except (ValueError, KeyError, TypeError, DataError) as e:
             raise ModelFileError(f"{Path(directory) / META_FILE}: not a valid detector description ({e})") from None
         arrays = read_arrays(directory, ("decision_scores", "center", "scale"))
-        det.decision_scores_ = arrays["decision_scores"].astype(np.float64)
         det.center_, det.scale_ = arrays["center"], arrays["scale"]
+        for name, values in (("center", det.center_), ("scale", det.scale_)):
+            if values.shape != (len(det.series_names_),) or not np.isfinite(values).all():
+                raise ModelFileError(f"{Path(directory) / SCORES_FILE}: {name} must be {len(det.series_names_)} "
+                                     f"finite number(s), one a series; got shape {values.shape}")
+        if (det.scale_ <= 0).any():
+            raise ModelFileError(f"{Path(directory) / SCORES_FILE}: every scale must be > 0")
         det.model_ = from_pretrained(directory)
         if det.model_.config.get("n_features") != det.window * len(det.series_names_):
             raise ModelFileError(f"{directory}: the model's input width does not match window x series")
-        det._process_decision_scores()
+        det._restore_decision_scores(arrays["decision_scores"], meta, directory)
         return det
 
 

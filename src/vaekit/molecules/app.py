@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaekit import runs
-from vaekit.errors import DataError
+from vaekit.errors import DataError, ModelFileError
 from vaekit.io import is_run_of_kind, read_config, run_settings
 from vaekit.metrics.elbo import elbo_pass
 from vaekit.molecules.config import MoleculeConfig
@@ -150,7 +150,7 @@ def train(config: MoleculeConfig, run_dir: str | Path, overwrite: bool = False, 
         runs.prepare(run_dir, resume=True)
         config = molecule_run_config(run_dir)
         document = read_config(run_dir)
-        data = load_molecule_data(config, Vocabulary.load(run_dir), _stats(document), log)
+        data = load_molecule_data(config, Vocabulary.load(run_dir, document), _stats(document), log)
     else:
         data = load_molecule_data(config, None, None, log)
         description = molecule_vae_description(len(data.vocab), config.model.model_dump(), data.representation.name,
@@ -178,6 +178,9 @@ class MoleculeModel:
         """One molecule as a (1, T) id row; a token outside the vocabulary is an error that names it."""
         from vaekit.molecules.chem import canonical
 
+        if isinstance(smiles, str) and any(c.isspace() for c in smiles.strip()):
+            raise DataError(f"not a valid SMILES: {smiles!r} holds whitespace (a SMILES is one word; RDKit "
+                            "would read the part before the space and take the rest as a name)")
         c = canonical(smiles.strip()) if isinstance(smiles, str) else None
         if c is None:
             raise DataError(f"not a valid SMILES: {smiles!r}")
@@ -215,9 +218,14 @@ class MoleculeModel:
 
 def load_run(run_dir: str | Path) -> MoleculeModel:
     config = molecule_run_config(run_dir)
-    vocab = Vocabulary.load(run_dir)
+    document = read_config(run_dir)
+    vocab = Vocabulary.load(run_dir, document)
+    try:
+        representation = Representation(document.get("representation"))
+    except DataError as e:
+        raise ModelFileError(f"{Path(run_dir) / 'config.json'}: {e}") from None
     vae = PropertyVAE.from_pretrained(run_dir).eval()
-    return MoleculeModel(vae, vocab, Representation(read_config(run_dir)["representation"]), config)
+    return MoleculeModel(vae, vocab, representation, config)
 
 
 # -- using a trained model -------------------------------------------------------------------

@@ -35,8 +35,13 @@ _CYCLE_MEAN, _CYCLE_STD = -0.0485696876403053, 0.2860212110245455
 
 
 def mol(smiles: str):
-    """An RDKit molecule, or None for an empty or unparsable string."""
+    """An RDKit molecule, or None for an empty or unparsable string. A SMILES is one word:
+    one with whitespace inside is not a molecule (RDKit would read up to the first space
+    and take the rest as the molecule's name, silently)."""
     if not smiles or not isinstance(smiles, str):
+        return None
+    smiles = smiles.strip()
+    if not smiles or any(c.isspace() for c in smiles):
         return None
     return Chem.MolFromSmiles(smiles)
 

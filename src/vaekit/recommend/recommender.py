@@ -34,7 +34,7 @@ from vaekit.io import CONFIG_FILE, WEIGHTS_FILE, from_pretrained, read_config, s
 from vaekit.recommend.metrics import mask_seen, ndcg_at_k, top_k
 from vaekit.recommend.model import multvae_description
 from vaekit.train import Tensors, Trainer
-from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors
+from vaekit.train.checkpoint import atomic_write_bytes, atomic_write_text, load_tensors, read_json
 
 META_FILE = "recommender.json"
 HISTORY_FILE = "histories.safetensors"
@@ -377,17 +377,13 @@ class MultVAERecommender:
         path = directory / META_FILE
         if directory.exists() and not directory.is_dir():
             raise ModelFileError(f"{directory} is a file, not a recommender run directory")
+        meta = read_json(path, missing=f"{directory} is not a recommender run directory")
         try:
-            meta = json.loads(path.read_text())
             params = {k: v for k, v in meta["params"].items() if k in cls.__init__.__code__.co_varnames}
             rec = cls(**params)
             rec.item_ids, rec.user_ids = _id_list(meta, "item_ids"), _id_list(meta, "user_ids")
             rec.report, rec.history = meta.get("report", {}), meta.get("history", [])
             hashes = meta.get("sha256", {})
-        except FileNotFoundError:
-            raise ModelFileError(f"{path} is missing: {directory} is not a recommender run directory") from None
-        except OSError as e:
-            raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
         except (ValueError, KeyError, TypeError, AttributeError, DataError) as e:
             raise ModelFileError(f"{path}: not a valid recommender description ({e})") from None
         for name, digest in (hashes.items() if isinstance(hashes, dict) else ()):

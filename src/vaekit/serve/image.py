@@ -93,7 +93,7 @@ def _evaluation(run_dir: Path) -> dict:
     path = run_dir / "evaluation.json"
     try:
         ev = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     keep = ("test_elbo", "iw_nll", "bits_per_dim", "active_units", "n_test")
     return {"evaluation": {k: ev[k] for k in keep if isinstance(ev.get(k), (int, float))}}

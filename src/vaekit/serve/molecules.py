@@ -175,7 +175,8 @@ def load_molecule_model(name: str, run_dir: Path, settings: ServeSettings) -> Se
     itp_res = schema(name, "InterpolateResponse", molecules=molecules, z=(matrix, ...), t=(list[float], ...))
     prop_req = schema(name, "PropertiesRequest", smiles=smiles_list)
     prop_res = schema(name, "PropertiesResponse", molecules=molecules)
-    draw_req = schema(name, "DrawRequest", smiles=(Annotated[list[str], Field(min_length=1, max_length=min(n_smiles, 32))], ...),
+    drawn = Annotated[str, Field(max_length=MAX_SMILES_CHARS, description="a SMILES string ('' draws nothing)")]
+    draw_req = schema(name, "DrawRequest", smiles=(Annotated[list[drawn], Field(min_length=1, max_length=min(n_smiles, 32))], ...),
                       width=(integer(50, 600), Field(220, description="pixels")),
                       height=(integer(50, 600), Field(180, description="pixels")))
     draw_res = schema(name, "DrawResponse", svg=(list[str], Field(description="SVG text per SMILES ('' if invalid)")))

@@ -3,7 +3,7 @@ reconstruct, interpolate, decode.
 
 Sentences travel as strings and are tokenized as in training (whitespace, the run's
 lower-casing); words outside the vocabulary are read as ``<unk>`` and listed in the
-answer. Generated sentences are at most the run's ``data.max_len`` words (and the
+answer; a sentence longer than the model reads is a 422 with its length. Generated sentences are at most the run's ``data.max_len`` words (and the
 service's ``max_seq_len``). ``encode`` and ``decode`` of many rows are batched across
 concurrent requests; generation runs per request.
 """

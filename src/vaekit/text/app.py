@@ -102,8 +102,8 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
     if resume:
         runs.prepare(run_dir, resume=True)
         config = text_run_config(run_dir)
-        data = load_text_data(config, Vocabulary.load(run_dir), log)
         document = read_config(run_dir)
+        data = load_text_data(config, Vocabulary.load(run_dir, document), log)
     else:
         data = load_text_data(config, None, log)
         document = runs.describe_run(text_vae_description(len(data.vocab), config.model.model_dump()), config, command)
@@ -113,7 +113,7 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
 
 def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
     config = text_run_config(run_dir)
-    vocab = Vocabulary.load(run_dir)
+    vocab = Vocabulary.load(run_dir, read_config(run_dir))
     model = VAE.from_pretrained(run_dir)
     return model.eval(), config, vocab
 
@@ -162,6 +162,9 @@ def sentence_ids(vocab: Vocabulary, sentence: str, max_len: int) -> tuple[torch.
     tokens = tokenize(sentence, vocab.lowercase)
     if not tokens:
         raise DataError("the sentence is empty")
+    if len(tokens) > max_len:  # encode() would cut it silently: the code would describe another sentence
+        raise DataError(f"the sentence has {len(tokens)} words, more than the {max_len} this model reads: "
+                        "shorten it")
     unknown = [t for t in tokens if t not in vocab.index]
     enc = encode([tokens], vocab, max_len)
     return enc.rows, unknown

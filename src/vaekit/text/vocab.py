@@ -9,13 +9,14 @@ holds ``<unk>``: it is the same token.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 from vaekit.errors import DataError, ModelFileError
-from vaekit.train.checkpoint import atomic_write_text
+from vaekit.train.checkpoint import atomic_write_text, read_json
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -80,13 +81,35 @@ class Vocabulary:
         atomic_write_text(path, json.dumps({"tokens": self.tokens, "lowercase": self.lowercase}))
         return path
 
+    def fingerprint(self) -> str:
+        """sha256 of the tokens and the case flag: ``config.json`` keeps it, so that a
+        ``vocab.json`` from another run (the same size or not) is refused at load time
+        instead of decoding every sentence into the wrong words."""
+        doc = json.dumps({"tokens": self.tokens, "lowercase": self.lowercase}, separators=(",", ":"))
+        return hashlib.sha256(doc.encode("utf-8")).hexdigest()
+
     @classmethod
-    def load(cls, directory: str | Path) -> "Vocabulary":
+    def load(cls, directory: str | Path, description: dict | None = None) -> "Vocabulary":
+        """The vocabulary saved in ``directory``; with the model's ``description``
+        (``config.json``), one that does not fit the model is refused: a size other than
+        the model's ``vocab_size`` or, for runs that recorded it, another fingerprint."""
         path = Path(directory) / VOCAB_FILE
+        doc = read_json(path, missing=f"{directory} is not a text or molecule run directory")
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            return cls([str(t) for t in doc["tokens"]], bool(doc.get("lowercase", False)))
-        except FileNotFoundError:
-            raise ModelFileError(f"{path} is missing: {directory} is not a text run directory") from None
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            lowercase = doc.get("lowercase", False)
+            if not isinstance(lowercase, bool):
+                raise TypeError(f"'lowercase' must be true or false, got {lowercase!r}")
+            if not isinstance(doc["tokens"], list) or not all(isinstance(t, str) for t in doc["tokens"]):
+                raise TypeError("'tokens' must be a list of strings")
+            vocab = cls(doc["tokens"], lowercase)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ModelFileError(f"{path}: not a valid vocabulary ({e})") from None
+        if description is not None:
+            size, digest = description.get("vocab_size"), description.get("vocab_sha256")
+            if size != len(vocab):
+                raise ModelFileError(f"{path} holds {len(vocab)} tokens but the model in {directory} was trained "
+                                     f"on {size} (config.json vocab_size): a vocabulary from another run?")
+            if digest is not None and digest != vocab.fingerprint():
+                raise ModelFileError(f"{path} is not the vocabulary the model in {directory} was trained with "
+                                     "(its sha256 differs from config.json vocab_sha256): a file from another run?")
+        return vocab

@@ -84,6 +84,31 @@ def _refuse_non_safetensors(raw: bytes, path: Path) -> None:
     raise ModelFileError(f"{path} is truncated or corrupted (not a complete safetensors file, {len(raw)} bytes)")
 
 
+def read_json(path: str | Path, missing: str = ""):
+    """The JSON document in ``path`` (a model's ``config.json``, ``vocab.json``,
+    ``detector.json`` ...), or a :class:`ModelFileError` that names the file and what is
+    wrong with it: missing (``missing`` says what the directory then is not), a directory,
+    unreadable, not UTF-8, not JSON, or nested too deeply for Python's parser (a damaged or
+    hostile file must not end in a RecursionError traceback)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} is missing" + (f": {missing}" if missing else "")) from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a directory, not a file") from None
+    except UnicodeDecodeError as e:
+        raise ModelFileError(f"{path} is not valid JSON: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ModelFileError(f"{path} is not a valid description: its JSON is nested too deeply") from None
+    except ValueError as e:
+        raise ModelFileError(f"{path} is not valid JSON: {e}") from None
+
+
 def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and raw metadata of a safetensors file, with clear errors for bad files."""
     path = Path(path)
@@ -91,13 +116,15 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ModelFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a directory, not a file") from None
     except OSError as e:
         raise ModelFileError(f"cannot read {path}: {e}") from None
     _refuse_non_safetensors(raw, path)
     try:
         tensors = st_load(raw)
         header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
-    except (SafetensorError, ValueError, UnicodeDecodeError) as e:
+    except (SafetensorError, ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ModelFileError(f"{path} is truncated or corrupted: {e}") from None
     return tensors, header.get("__metadata__", {}) or {}
 
@@ -108,7 +135,7 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise ModelFileError(f"{path} is not a vaekit checkpoint (no '{META_KEY}' metadata)")
     try:
         return tensors, json.loads(meta[META_KEY])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelFileError(f"{path}: checkpoint metadata is not valid JSON") from None
 
 
