@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=5000)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--name", default="iw_eval", help="results file name (benchmarks/results/NAME.{json,md})")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -109,7 +110,7 @@ def main() -> None:
           f"k = {args.k}, {args.images} images, {args.reps} interleaved repetitions; {metrics['threads']} torch "
           f"thread(s); {payload['machine']['cpu']}, "
           f"torch {payload['versions']['torch']}; {payload['date']}.\n")
-    write_results("iw_eval", payload, md)
+    write_results(args.name, payload, md)
     print(md)
 
 
