@@ -131,6 +131,7 @@ def main() -> None:
     p.add_argument("--target", type=float, nargs="+", default=[100.0, 104.0],
                    help="test -ELBO values to reach, nats; the first is the headline target")
     p.add_argument("--max-epochs", type=int, default=60)
+    p.add_argument("--name", default="time_to_quality", help="results file name (benchmarks/results/NAME.{json,md})")
     p.add_argument("--fast-batch", type=int, default=1024)
     p.add_argument("--fast-lr", type=float, default=4e-3, help="chosen on held-out training images "
                    "(benchmarks/results/fast_settings_val.md), never on the test set")
@@ -217,7 +218,7 @@ def main() -> None:
                              f"; warm: a second model of the same shape). Pythae ran {'first' if args.pythae_first else 'last'}. "
                              f"{payload['machine']['cpu']}, torch "
                              f"{payload['versions']['torch']}; {payload['date']}.\n")
-    write_results("time_to_quality", payload, md)
+    write_results(args.name, payload, md)
     print(md)
 
 
