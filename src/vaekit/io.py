@@ -68,9 +68,10 @@ def stored_settings(doc: dict) -> dict:
     return settings
 
 
-def run_settings(run_dir: str | Path, kind: str, settings_class):
-    """The validated settings an application stored in ``config.json`` under ``run.config``."""
-    doc = read_config(run_dir)
+def run_settings(run_dir: str | Path, kind: str, settings_class, doc: dict | None = None):
+    """The validated settings an application stored in ``config.json`` under ``run.config``
+    (``doc``: that ``config.json`` when the caller has read it already)."""
+    doc = read_config(run_dir) if doc is None else doc
     if doc.get("kind") != kind or "run" not in doc:
         raise RunDirError(f"{run_dir} is not a {kind} run directory (config.json kind {doc.get('kind')!r})")
     return validated_stored_settings(doc, Path(run_dir) / CONFIG_FILE, settings_class)

@@ -217,8 +217,8 @@ class MoleculeModel:
 
 
 def load_run(run_dir: str | Path) -> MoleculeModel:
-    config = molecule_run_config(run_dir)
     document = read_config(run_dir)
+    config = run_settings(run_dir, "molecule", MoleculeConfig, document)
     vocab = Vocabulary.load(run_dir, document)
     try:
         representation = Representation(document.get("representation"))

@@ -112,8 +112,9 @@ def train(config: TextConfig, run_dir: str | Path, overwrite: bool = False, resu
 
 
 def load_run(run_dir: str | Path) -> tuple[VAE, TextConfig, Vocabulary]:
-    config = text_run_config(run_dir)
-    vocab = Vocabulary.load(run_dir, read_config(run_dir))
+    document = read_config(run_dir)
+    config = run_settings(run_dir, "text", TextConfig, document)
+    vocab = Vocabulary.load(run_dir, document)
     model = VAE.from_pretrained(run_dir)
     return model.eval(), config, vocab
 
